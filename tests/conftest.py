@@ -1,0 +1,84 @@
+"""Shared fixtures: the repository, ../shared, small datasets and real Snakemake runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+COCO_REAL = SHARED / "data" / "coco-real"
+
+
+@pytest.fixture
+def coco_real() -> Path:
+    """The four real COCO photos; a user's clone has no ../shared, so tests skip there."""
+    if not (COCO_REAL / "test_coco.json").is_file():
+        pytest.skip(f"needs the shared real COCO photos at {COCO_REAL} (present in CI, absent in a user's clone)")
+    return COCO_REAL
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """A small demo dataset (8 train, 4 val images), generated once per test session."""
+    from posepipe import demo
+
+    root = tmp_path_factory.mktemp("demo")
+    splits = {"train": 8, "val": 4}
+    files = {split: root / "annotations" / f"{split}.json" for split in splits}
+    folders = {split: root / "images" / split for split in splits}
+    demo.generate(3, splits, 320, 240, files, folders)
+    return {split: {"annotations": files[split], "images": folders[split]} for split in splits}
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def run_snakemake(workdir: Path, config: dict, *targets: str, extra=(), check=True) -> subprocess.CompletedProcess:
+    """A real Snakemake run of this repository's workflow in `workdir` with `config`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "test-config.yaml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config_file), "--cores", "2", *extra, *targets,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def pytest_configure(config):
+    """Ultralytics offline, with its settings in a folder of the test run, never in $HOME."""
+    from posepipe.ultralytics_env import prepare
+
+    prepare(Path(config.rootpath) / ".pytest_cache" / "ultralytics")
+
+
+def tiny_config(**model_overrides) -> dict:
+    """The demo pipeline shrunk for tests: 8 + 4 images of 160x128, one epoch at 64x96."""
+    model = {"dataset": "demo", "architecture": "yolov8n-pose.yaml", "imgsz": [64, 96], "epochs": 1, "batch": 4}
+    return {
+        "demo": {"seed": 0, "train_images": 8, "val_images": 4, "width": 160, "height": 128},
+        "datasets": {
+            "demo": {
+                split: {
+                    "annotations": f"results/demo/annotations/{split}.json",
+                    "images": f"results/demo/images/{split}",
+                }
+                for split in ("train", "val")
+            }
+        },
+        "models": {"tiny": {**model, **model_overrides}},
+    }

@@ -1,0 +1,38 @@
+"""Per-rule conda environments pin exactly what the pip requirements pin."""
+
+from pathlib import Path
+
+import yaml
+from conftest import REPO
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            found[name.strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def test_every_conda_env_pin_equals_the_requirements_pin():
+    required = pins(Path(REPO / "requirements.txt").read_text().splitlines())
+    env_files = sorted((REPO / "envs").glob("*.yaml"))
+    assert env_files
+    for env_file in env_files:
+        env = yaml.safe_load(env_file.read_text())
+        pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+        env_pins = pins(pip_section)
+        assert env_pins, env_file.name
+        for name, version in env_pins.items():
+            assert required.get(name) == version, (
+                f"{env_file.name}: {name}=={version}, requirements: {required.get(name)}"
+            )
+
+
+def test_every_rule_has_a_conda_env():
+    for rule_file in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        lines = rule_file.read_text().splitlines()
+        rules = sum(line.startswith("rule ") for line in lines)
+        assert rules == sum(line.strip() == "conda:" for line in lines), rule_file.name

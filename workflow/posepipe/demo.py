@@ -1,0 +1,199 @@
+"""Seeded synthetic COCO-keypoints dataset: stick figures with the 17 COCO person keypoints.
+
+The demo lets the default config run on a fresh offline machine. Figures face the camera and
+are drawn left/right symmetric, so horizontal-flip augmentation with the COCO flip_idx stays
+consistent (a person's left side is on the image's right).
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COCO_KEYPOINTS = [
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+]
+# 1-based keypoint pairs, as in COCO's person category.
+COCO_SKELETON = [
+    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
+    [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+]  # fmt: skip
+
+
+def _limb(start: np.ndarray, angle_deg: float, length: float) -> np.ndarray:
+    """End point of a limb of `length` leaving `start` at `angle_deg` (0 = straight down)."""
+    a = math.radians(angle_deg)
+    return start + length * np.array([math.sin(a), math.cos(a)])
+
+
+def figure_keypoints(rng: np.random.Generator, height: float) -> np.ndarray:
+    """17 x 2 keypoint offsets of one figure, relative to its hip centre, in pixels (y down)."""
+    h = height
+    lean = rng.uniform(-8, 8)
+    hip = np.zeros(2)
+    neck = _limb(hip, 180 + lean, 0.30 * h)
+    side = np.array([1.0, 0.0])  # a person facing the camera has its left side on image-right
+    points = {
+        "left_hip": hip + 0.09 * h * side,
+        "right_hip": hip - 0.09 * h * side,
+        "left_shoulder": neck + 0.12 * h * side,
+        "right_shoulder": neck - 0.12 * h * side,
+    }
+    head = _limb(neck, 180 + lean, 0.13 * h)
+    points["nose"] = head + np.array([0, 0.01 * h])
+    points["left_eye"] = head + np.array([0.03 * h, -0.015 * h])
+    points["right_eye"] = head + np.array([-0.03 * h, -0.015 * h])
+    points["left_ear"] = head + np.array([0.055 * h, 0.0])
+    points["right_ear"] = head + np.array([-0.055 * h, 0.0])
+    for name, sign in (("left", 1), ("right", -1)):
+        # positive angles swing a limb outwards, away from the body's midline
+        shoulder_angle = rng.uniform(-10, 150)
+        elbow = _limb(points[f"{name}_shoulder"], sign * shoulder_angle, 0.17 * h)
+        wrist = _limb(elbow, sign * (shoulder_angle + rng.uniform(-20, 90)), 0.15 * h)
+        thigh_angle = rng.uniform(-10, 30)
+        knee = _limb(points[f"{name}_hip"], sign * thigh_angle, 0.24 * h)
+        ankle = _limb(knee, sign * (thigh_angle + rng.uniform(-25, 10)), 0.24 * h)
+        points.update({f"{name}_elbow": elbow, f"{name}_wrist": wrist})
+        points.update({f"{name}_knee": knee, f"{name}_ankle": ankle})
+    return np.array([points[name] for name in COCO_KEYPOINTS])
+
+
+def _random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
+    return tuple(int(c) for c in rng.integers(low, high, size=3))
+
+
+def draw_background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A gradient with a few distractor shapes, so that the model must learn the figures."""
+    top, bottom = np.array(_random_colour(rng, 40, 220)), np.array(_random_colour(rng, 40, 220))
+    t = np.linspace(0, 1, height)[:, None, None]
+    pixels = (top * (1 - t) + bottom * t).repeat(width, axis=1)
+    pixels += rng.normal(0, 6, size=pixels.shape)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(2, 6))):
+        x, y = rng.uniform(0, width), rng.uniform(0, height)
+        w, h = rng.uniform(10, 60), rng.uniform(10, 60)
+        box = [x, y, x + w, y + h]
+        if rng.random() < 0.5:
+            draw.rectangle(box, fill=_random_colour(rng))
+        else:
+            draw.ellipse(box, fill=_random_colour(rng))
+    return image
+
+
+def draw_figure(draw: ImageDraw.ImageDraw, points: np.ndarray, height: float, rng: np.random.Generator) -> None:
+    body = _random_colour(rng, 0, 120)
+    joints = _random_colour(rng, 150, 256)
+    width = max(2, int(height / 22))
+    for a, b in COCO_SKELETON[:12]:  # limbs and torso; the face pairs are drawn as a head
+        draw.line([tuple(points[a - 1]), tuple(points[b - 1])], fill=body, width=width)
+    neck = (points[5] + points[6]) / 2
+    draw.line([tuple(neck), tuple(points[0])], fill=body, width=width)
+    radius = 0.075 * height
+    cx, cy = points[0]
+    draw.ellipse([cx - radius, cy - 1.3 * radius, cx + radius, cy + 0.7 * radius], fill=body)
+    dot = max(1.5, width * 0.6)
+    for x, y in points:
+        draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=joints)
+
+
+def make_image(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, list[dict]]:
+    """One image and its annotations (without ids): 0 to 3 figures in separate horizontal slots."""
+    image = draw_background(rng, width, height)
+    draw = ImageDraw.Draw(image)
+    count = int(rng.choice([0, 1, 2, 3], p=[0.06, 0.32, 0.40, 0.22]))
+    annotations = []
+    slot_width = width / max(count, 1)
+    for slot in range(count):
+        figure_height = rng.uniform(0.45, 0.95) * height
+        points = figure_keypoints(rng, figure_height)
+        hip = np.array(
+            [
+                (slot + rng.uniform(0.35, 0.65)) * slot_width,
+                rng.uniform(0.50, 0.62) * height,
+            ]
+        )
+        points = points + hip
+        draw_figure(draw, points, figure_height, rng)
+        inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+        if not inside.any():
+            continue
+        pad = 0.06 * figure_height
+        low = np.clip(points[inside].min(axis=0) - pad, 0, [width, height])
+        high = np.clip(points[inside].max(axis=0) + pad, 0, [width, height])
+        keypoints = []
+        for (x, y), visible in zip(points, inside):
+            keypoints += [round(float(x), 2), round(float(y), 2), 2] if visible else [0, 0, 0]
+        w, h = (high - low).tolist()
+        annotations.append(
+            {
+                "bbox": [round(float(low[0]), 2), round(float(low[1]), 2), round(w, 2), round(h, 2)],
+                "area": round(w * h * 0.55, 2),
+                "iscrowd": 0,
+                "category_id": 1,
+                "num_keypoints": int(inside.sum()),
+                "keypoints": keypoints,
+            }
+        )
+    return image, annotations
+
+
+def generate_split(
+    rng: np.random.Generator, count: int, width: int, height: int, image_dir: Path, first_id: int
+) -> dict:
+    """Write `count` JPEG images into `image_dir` and return their COCO keypoints JSON."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for index in range(count):
+        image_id = first_id + index
+        image, anns = make_image(rng, width, height)
+        file_name = f"{image_id:012d}.jpg"
+        image.save(image_dir / file_name, quality=92)
+        images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
+        for slot, ann in enumerate(anns):
+            annotations.append({"id": image_id * 10 + slot, "image_id": image_id, **ann})
+    category = {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": COCO_KEYPOINTS,
+        "skeleton": COCO_SKELETON,
+    }
+    return {"images": images, "annotations": annotations, "categories": [category]}
+
+
+def generate(
+    seed: int,
+    split_sizes: dict[str, int],
+    width: int,
+    height: int,
+    annotation_files: dict[str, Path],
+    image_dirs: dict[str, Path],
+) -> None:
+    """Generate every split; the same arguments always give the same bytes."""
+    first_id = 1
+    for split, count in split_sizes.items():
+        rng = np.random.default_rng([seed, first_id])
+        coco = generate_split(rng, count, width, height, Path(image_dirs[split]), first_id)
+        path = Path(annotation_files[split])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(coco, indent=1) + "\n")
+        first_id += count

@@ -1,0 +1,27 @@
+"""Ultralytics kept offline and out of the home directory (REFERENCE.md section 1).
+
+Call `prepare()` before the first `import ultralytics`: the settings are read at import time.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+
+def prepare(config_dir: Path) -> Path:
+    """Point Ultralytics' settings at `config_dir`, turn off network probes and pip, and put a
+    font where `check_font` looks, so that no dataset check tries to download Arial.ttf."""
+    config_dir = Path(config_dir).resolve()
+    font_dir = config_dir / "Ultralytics"
+    font_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("MPLCONFIGDIR", str(config_dir / "matplotlib"))
+    font = font_dir / "Arial.ttf"
+    if not font.exists():
+        import matplotlib  # ships DejaVuSans.ttf; any TTF satisfies check_font
+
+        source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        shutil.copyfile(source, font)
+    return config_dir

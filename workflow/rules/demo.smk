@@ -1,0 +1,20 @@
+rule demo_dataset:
+    output:
+        train_json="results/demo/annotations/train.json",
+        val_json="results/demo/annotations/val.json",
+        train_images=directory("results/demo/images/train"),
+        val_images=directory("results/demo/images/val"),
+    log:
+        "results/logs/demo_dataset.log",
+    params:
+        seed=config["demo"]["seed"],
+        split_sizes={
+            "train": config["demo"]["train_images"],
+            "val": config["demo"]["val_images"],
+        },
+        width=config["demo"]["width"],
+        height=config["demo"]["height"],
+    conda:
+        "../../envs/demo.yaml"
+    script:
+        "../scripts/demo.py"
