@@ -1,9 +1,16 @@
 # posepipe: COCO keypoints -> YOLO pose training -> ONNX -> MaixCAM, one rule file per stage.
 
 
+configfile: "config/config.yaml"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/convert.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/prune.smk"
 
 
 rule all:

@@ -41,7 +41,9 @@ def write_json(path: Path, data) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, config: dict, *targets: str, extra=(), check=True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, config: dict, *targets: str, extra=(), check=True, env=None
+) -> subprocess.CompletedProcess:
     """A real Snakemake run of this repository's workflow in `workdir` with `config`."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "test-config.yaml"
@@ -50,8 +52,9 @@ def run_snakemake(workdir: Path, config: dict, *targets: str, extra=(), check=Tr
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *extra, *targets,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
@@ -82,3 +85,39 @@ def tiny_config(**model_overrides) -> dict:
         },
         "models": {"tiny": {**model, **model_overrides}},
     }
+
+
+OFFLINE_SITE = Path(__file__).resolve().parent / "offline"
+
+
+def offline_env(tmp: Path) -> dict:
+    """Environment for a run with every network connection refused and recorded, and an empty
+    home directory, so that a test can check nothing was fetched nor written there."""
+    home = tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(OFFLINE_SITE), os.environ.get("PYTHONPATH")])),
+        "POSEPIPE_NETWORK_LOG": str(tmp / "network-attempts.log"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A workdir where a small model has been trained, validated and exported to ONNX, offline.
+
+    It overfits 32 demo images (val = train) for a minute: enough for a box mAP50 near 0.8, so
+    that comparisons between .pt, ONNX and the device decoder mean something."""
+    workdir = tmp_path_factory.mktemp("trained")
+    run_snakemake(workdir, small_model_config(), "results/small/metrics.json", env=offline_env(workdir))
+    return workdir
+
+
+def small_model_config() -> dict:
+    config = tiny_config(epochs=30, imgsz=[128, 160], batch=4)  # 240 steps: boxes are learned (mAP50 ~0.8)
+    config["demo"].update(train_images=32, width=320, height=240)
+    config["datasets"]["demo"]["val"] = dict(config["datasets"]["demo"]["train"])
+    config["models"] = {"small": config["models"]["tiny"]}
+    return config

@@ -57,12 +57,12 @@ def figure_keypoints(rng: np.random.Generator, height: float) -> np.ndarray:
         "left_shoulder": neck + 0.12 * h * side,
         "right_shoulder": neck - 0.12 * h * side,
     }
-    head = _limb(neck, 180 + lean, 0.13 * h)
-    points["nose"] = head + np.array([0, 0.01 * h])
-    points["left_eye"] = head + np.array([0.03 * h, -0.015 * h])
-    points["right_eye"] = head + np.array([-0.03 * h, -0.015 * h])
-    points["left_ear"] = head + np.array([0.055 * h, 0.0])
-    points["right_ear"] = head + np.array([-0.055 * h, 0.0])
+    head = _limb(neck, 180 + lean, 0.15 * h)
+    points["nose"] = head + np.array([0, 0.02 * h])
+    points["left_eye"] = head + np.array([0.045 * h, -0.025 * h])
+    points["right_eye"] = head + np.array([-0.045 * h, -0.025 * h])
+    points["left_ear"] = head + np.array([0.09 * h, 0.0])
+    points["right_ear"] = head + np.array([-0.09 * h, 0.0])
     for name, sign in (("left", 1), ("right", -1)):
         # positive angles swing a limb outwards, away from the body's midline
         shoulder_angle = rng.uniform(-10, 150)
@@ -99,31 +99,47 @@ def draw_background(rng: np.random.Generator, width: int, height: int) -> Image.
     return image
 
 
+# One colour per keypoint kind, the same on both sides: a joint's colour tells what it is, and a
+# flipped figure still looks right (the left/right labels swap with flip_idx).
+_KIND_COLOURS = {
+    "nose": (230, 40, 40),
+    "eye": (250, 250, 250),
+    "ear": (40, 90, 230),
+    "shoulder": (250, 200, 0),
+    "elbow": (0, 200, 200),
+    "wrist": (250, 120, 200),
+    "hip": (120, 230, 60),
+    "knee": (170, 90, 250),
+    "ankle": (255, 140, 0),
+}
+_POINT_COLOURS = [_KIND_COLOURS[name.split("_")[-1]] for name in COCO_KEYPOINTS]
+
+
 def draw_figure(draw: ImageDraw.ImageDraw, points: np.ndarray, height: float, rng: np.random.Generator) -> None:
-    body = _random_colour(rng, 0, 120)
-    joints = _random_colour(rng, 150, 256)
+    body = _random_colour(rng, 0, 110)
     width = max(2, int(height / 22))
     for a, b in COCO_SKELETON[:12]:  # limbs and torso; the face pairs are drawn as a head
         draw.line([tuple(points[a - 1]), tuple(points[b - 1])], fill=body, width=width)
     neck = (points[5] + points[6]) / 2
     draw.line([tuple(neck), tuple(points[0])], fill=body, width=width)
-    radius = 0.075 * height
+    radius = 0.1 * height
     cx, cy = points[0]
     draw.ellipse([cx - radius, cy - 1.3 * radius, cx + radius, cy + 0.7 * radius], fill=body)
-    dot = max(1.5, width * 0.6)
-    for x, y in points:
-        draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=joints)
+    dot = max(1.5, width * 0.7)
+    for index, ((x, y), colour) in enumerate(zip(points, _POINT_COLOURS)):
+        size = dot * (0.6 if index < 5 else 1.0)  # face points sit close together
+        draw.ellipse([x - size, y - size, x + size, y + size], fill=colour)
 
 
 def make_image(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, list[dict]]:
     """One image and its annotations (without ids): 0 to 3 figures in separate horizontal slots."""
     image = draw_background(rng, width, height)
     draw = ImageDraw.Draw(image)
-    count = int(rng.choice([0, 1, 2, 3], p=[0.06, 0.32, 0.40, 0.22]))
+    count = int(rng.choice([0, 1, 2, 3], p=[0.06, 0.44, 0.38, 0.12]))
     annotations = []
     slot_width = width / max(count, 1)
     for slot in range(count):
-        figure_height = rng.uniform(0.45, 0.95) * height
+        figure_height = rng.uniform(0.55, 0.95) * height
         points = figure_keypoints(rng, figure_height)
         hip = np.array(
             [

@@ -8,6 +8,14 @@ import shutil
 from pathlib import Path
 
 
+def keep_caches_in(state_dir: Path) -> None:
+    """Caches of the libraries a rule uses go to `state_dir`, not the home directory: matplotlib's,
+    and onnxruntime's telemetry device id (under $XDG_CACHE_HOME, default ~/.cache)."""
+    state_dir = Path(state_dir).resolve()
+    os.environ.setdefault("MPLCONFIGDIR", str(state_dir / "matplotlib"))
+    os.environ["XDG_CACHE_HOME"] = str(state_dir / "cache")
+
+
 def prepare(config_dir: Path) -> Path:
     """Point Ultralytics' settings at `config_dir`, turn off network probes and pip, and put a
     font where `check_font` looks, so that no dataset check tries to download Arial.ttf."""
@@ -17,7 +25,7 @@ def prepare(config_dir: Path) -> Path:
     os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
-    os.environ.setdefault("MPLCONFIGDIR", str(config_dir / "matplotlib"))
+    keep_caches_in(config_dir)
     font = font_dir / "Arial.ttf"
     if not font.exists():
         import matplotlib  # ships DejaVuSans.ttf; any TTF satisfies check_font

@@ -1,4 +1,6 @@
 import re
+import sys
+from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
@@ -6,9 +8,8 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-
-configfile: "config/config.yaml"
-
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe package
+from posepipe.export import OTHER_FORMATS, missing_package
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -38,6 +39,16 @@ for model_name, model in MODELS.items():
         )
 
 
+# The weights that the validate step evaluates, by the `source` wildcard (the .pt and its ONNX).
+VALIDATED_WEIGHTS = {
+    "pt": "results/{model}/train/weights/best.pt",
+    "onnx": "results/{model}/{model}.onnx",
+}
+# Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
+# ONNX decoded as the MaixCAM runtime decodes it (rule validate_device).
+METRIC_SOURCES = [*VALIDATED_WEIGHTS, "device_float"]
+
+
 def alternatives(names):
     return "|".join(re.escape(name) for name in names)
 
@@ -45,6 +56,8 @@ def alternatives(names):
 wildcard_constraints:
     dataset=alternatives(DATASETS),
     model=alternatives(MODELS),
+    source=alternatives(VALIDATED_WEIGHTS),
+    format=alternatives(OTHER_FORMATS),
 
 
 def dataset_inputs(wildcards):
@@ -57,8 +70,31 @@ def dataset_inputs(wildcards):
     }
 
 
+# Ultralytics' settings folder and font, inside the working directory (never in $HOME)
+ULTRALYTICS_CONFIG = "results/.ultralytics"
+
+
+def model_setting(key):
+    """One setting of the model named by the `model` wildcard, as a param function."""
+    return lambda wildcards: MODELS[wildcards.model][key]
+
+
+def model_dataset(wildcards):
+    return f"results/datasets/{MODELS[wildcards.model]['dataset']}"
+
+
 def final_targets():
-    return expand(
-        "results/datasets/{dataset}",
-        dataset=sorted({m["dataset"] for m in MODELS.values()}),
-    )
+    return expand("results/{model}/metrics.json", model=sorted(MODELS))
+
+
+def validated_weights(wildcards):
+    return VALIDATED_WEIGHTS[wildcards.source].format(model=wildcards.model)
+
+
+def export_other_weights(wildcards):
+    """Refuse, while the DAG is built, a format whose package is not installed."""
+    if missing := missing_package(wildcards.format):
+        raise WorkflowError(
+            f"export format '{wildcards.format}' needs {missing}, which is not installed"
+        )
+    return f"results/{wildcards.model}/train/weights/best.pt"

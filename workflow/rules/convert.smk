@@ -5,10 +5,10 @@ rule convert:
         directory("results/datasets/{dataset}"),
     log:
         "results/logs/convert/{dataset}.log",
+    conda:
+        "../../envs/convert.yaml"
     threads: 2
     params:
         flip_idx=lambda wildcards: DATASETS[wildcards.dataset].get("flip_idx"),
-    conda:
-        "../../envs/convert.yaml"
     script:
         "../scripts/convert.py"

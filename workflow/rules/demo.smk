@@ -6,6 +6,8 @@ rule demo_dataset:
         val_images=directory("results/demo/images/val"),
     log:
         "results/logs/demo_dataset.log",
+    conda:
+        "../../envs/demo.yaml"
     params:
         seed=config["demo"]["seed"],
         split_sizes={
@@ -14,7 +16,5 @@ rule demo_dataset:
         },
         width=config["demo"]["width"],
         height=config["demo"]["height"],
-    conda:
-        "../../envs/demo.yaml"
     script:
         "../scripts/demo.py"

@@ -1,0 +1,201 @@
+"""The MaixCAM runtime's YOLOv8 / YOLO11 pose post-processing, reproduced in Python.
+
+What MaixCDK's `maix_nn_yolo11.hpp` does (its `YOLOv8` class derives from it), step by step,
+so that float figures computed here are the figures the device will produce:
+- preprocessing: letterbox centred with black (0) padding, RGB, x / 255;
+- the three outputs are told apart by shape, never by name: DFL distances [1,1,4,N];
+  keypoints: another output with shape[1] % 3 == 0 and shape[2] == N; scores: the rest;
+- per anchor: score = max over classes (the first maximum wins), kept when > conf_th;
+  box x = (ax + 0.5 - l) * s, w = (ax + 0.5 + r) * s - x (likewise y, h), truncated to int;
+- NMS per class on the int boxes, IoU > iou_th suppresses, highest score first; boxes then
+  clipped to the input;
+- keypoint j kept when sigmoid(v) > keypoint_th: x = (2 * kx + ax) * s truncated to int, else
+  (-1, -1);
+- everything mapped back to the image: r = min(W / iw, H / ih), pads (W - iw r) / 2 and
+  (H - ih r) / 2, coordinates truncated to int, boxes clipped to the image.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STRIDES = (8, 16, 32)
+
+
+@dataclass
+class Detection:
+    """One object as the device reports it: int box (x, y, w, h), class, score, int keypoints."""
+
+    x: int | float  # int as on the device; float when decoded with integer=False
+    y: int | float
+    w: int | float
+    h: int | float
+    class_id: int
+    score: float
+    points: list[int | float] = field(default_factory=list)  # x0, y0, x1, y1, ... ; (-1, -1) when dropped
+    kept: list[bool] = field(default_factory=list)  # whether each keypoint passed keypoint_th
+
+    @property
+    def box_xyxy(self) -> tuple[float, float, float, float]:
+        return self.x, self.y, self.x + self.w, self.y + self.h
+
+
+def anchor_count(height: int, width: int) -> int:
+    return sum((height // s) * (width // s) for s in STRIDES)
+
+
+def letterbox(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """RGB uint8 image -> HxW RGB uint8, scaled to fit, centred, black padding (FIT_CONTAIN)."""
+    import cv2
+
+    ih, iw = image.shape[:2]
+    scale = min(width / iw, height / ih)
+    new_w, new_h = round(iw * scale), round(ih * scale)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (iw, ih) else image
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
+def to_input(letterboxed: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB uint8 -> the float model input [1, 3, H, W] = x / 255 (mean 0, scale 1/255)."""
+    return (letterboxed.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
+def split_outputs(outputs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dfl [4, N], scores [nc, N], keypoints [3K, N]) told apart by shape, as the runtime does.
+
+    Accepts the ONNX layouts ([1,1,4,N], [1,nc,N], [1,3K,N]) and the cvimodel's 4-D ones
+    ([1,1,4,N], [1,nc,N,1], [1,3K,N,1])."""
+    dfl = keypoints = None
+    rest = []
+    for output in outputs:
+        shape = output.shape
+        if len(shape) == 4 and shape[1] == 1 and shape[2] == 4 and shape[3] == n and dfl is None:
+            dfl = output.reshape(4, n)
+        elif shape[1] % 3 == 0 and shape[2] == n and keypoints is None:
+            keypoints = output.reshape(shape[1], n)
+        else:
+            rest.append(output)
+    if dfl is None or keypoints is None or len(rest) != 1:
+        shapes = [tuple(o.shape) for o in outputs]
+        raise ValueError(f"outputs {shapes} are not DFL [1,1,4,{n}], keypoints [1,3K,{n}] and scores [1,nc,{n}]")
+    scores = rest[0].reshape(rest[0].shape[1], n)
+    return dfl, scores, keypoints
+
+
+def _anchors(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid x, grid y (integer cell indices) and stride of every anchor, in output order."""
+    xs, ys, strides = [], [], []
+    for s in STRIDES:
+        nh, nw = height // s, width // s
+        gy, gx = np.mgrid[0:nh, 0:nw]
+        xs.append(gx.ravel())
+        ys.append(gy.ravel())
+        strides.append(np.full(nh * nw, s, dtype=np.float32))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(strides)
+
+
+def _iou(a: Detection, b: Detection) -> float:
+    area_a, area_b = float(a.w * a.h), float(b.w * b.h)
+    wi = float(min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    hi = float(min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = max(wi, 0.0) * max(hi, 0.0)
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _clip(d: Detection, width: int, height: int) -> None:
+    if d.x < 0:
+        d.w += d.x
+        d.x = 0
+    if d.y < 0:
+        d.h += d.y
+        d.y = 0
+    if d.x + d.w > width:
+        d.w = width - d.x
+    if d.y + d.h > height:
+        d.h = height - d.y
+
+
+def decode(
+    outputs: list[np.ndarray],
+    input_size: tuple[int, int],
+    image_size: tuple[int, int] | None = None,
+    conf_th: float = 0.5,
+    iou_th: float = 0.45,
+    keypoint_th: float = 0.5,
+    integer: bool = True,
+) -> list[Detection]:
+    """Detections from the three head outputs; `input_size` and `image_size` are (height, width).
+
+    `integer=False` keeps coordinates as floats (everything else unchanged): the device's
+    truncation moves a corner by up to 2 px, which is the only difference it makes."""
+    number = int if integer else float
+    height, width = input_size
+    n = anchor_count(height, width)
+    dfl, scores, raw_keypoints = split_outputs(outputs, n)
+    dfl, scores, raw_keypoints = (np.asarray(a, dtype=np.float32) for a in (dfl, scores, raw_keypoints))
+    class_ids = scores.argmax(axis=0)  # numpy's argmax, like the runtime's, takes the first maximum
+    best = scores[class_ids, np.arange(n)]
+    selected = np.flatnonzero(best > conf_th)
+    gx, gy, strides = _anchors(height, width)
+    candidates = []
+    for i in selected:
+        s = strides[i]
+        x1 = (np.float32(gx[i]) + np.float32(0.5) - dfl[0, i]) * s
+        y1 = (np.float32(gy[i]) + np.float32(0.5) - dfl[1, i]) * s
+        w = (np.float32(gx[i]) + np.float32(0.5) + dfl[2, i]) * s - x1
+        h = (np.float32(gy[i]) + np.float32(0.5) + dfl[3, i]) * s - y1
+        detection = Detection(number(x1), number(y1), number(w), number(h), int(class_ids[i]), float(best[i]))
+        candidates.append((i, detection))
+    candidates.sort(key=lambda item: -item[1].score)  # stable: equal scores keep anchor order
+    suppressed = [False] * len(candidates)
+    for a in range(len(candidates)):
+        if suppressed[a]:
+            continue
+        for b in range(a + 1, len(candidates)):
+            same_class = candidates[a][1].class_id == candidates[b][1].class_id
+            if not suppressed[b] and same_class and _iou(candidates[a][1], candidates[b][1]) > iou_th:
+                suppressed[b] = True
+    detections = []
+    k = raw_keypoints.shape[0] // 3
+    for (i, detection), gone in zip(candidates, suppressed):
+        if gone:
+            continue
+        _clip(detection, width, height)
+        s = strides[i]
+        for j in range(k):
+            visible = 1.0 / (1.0 + np.exp(-raw_keypoints[3 * j + 2, i])) > keypoint_th
+            if visible:
+                detection.points += [
+                    number((raw_keypoints[3 * j, i] * np.float32(2.0) + np.float32(gx[i])) * s),
+                    number((raw_keypoints[3 * j + 1, i] * np.float32(2.0) + np.float32(gy[i])) * s),
+                ]
+            else:
+                detection.points += [-1, -1]
+            detection.kept.append(bool(visible))
+        detections.append(detection)
+    if image_size is not None and tuple(image_size) != (height, width):
+        _to_image(detections, (height, width), image_size, number)
+    return detections
+
+
+def _to_image(detections: list[Detection], input_size: tuple[int, int], image_size: tuple[int, int], number) -> None:
+    """FIT_CONTAIN correction: input coordinates back to the original image's, as ints."""
+    height, width = input_size
+    img_h, img_w = image_size
+    scale = np.float32(min(np.float32(width) / np.float32(img_w), np.float32(height) / np.float32(img_h)))
+    reverse = np.float32(1.0) / scale
+    pad_w = (np.float32(width) - np.float32(img_w) * scale) / np.float32(2.0)
+    pad_h = (np.float32(height) - np.float32(img_h) * scale) / np.float32(2.0)
+    for d in detections:
+        d.x = number((d.x - pad_w) * reverse)
+        d.y = number((d.y - pad_h) * reverse)
+        d.w = number(d.w * reverse)
+        d.h = number(d.h * reverse)
+        d.points = [
+            number((p - (pad_w if index % 2 == 0 else pad_h)) * reverse) for index, p in enumerate(d.points)
+        ]  # dropped points are mapped too, as on the device; `kept` tells them apart
+        _clip(d, img_w, img_h)

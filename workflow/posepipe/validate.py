@@ -1,0 +1,186 @@
+"""Validation metrics of a trained or exported model, and the metrics table they end up in.
+
+Every model is validated at the deployment input size (height x width), letterboxed, with
+`rect=False`: that is what an exported ONNX sees, so the .pt and ONNX figures compare like
+with like. (Ultralytics validates a .pt at a square size by default.)
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from posepipe.dataset import runtime_data_yaml
+from posepipe.labels import read_label_file
+from posepipe.ultralytics_env import prepare
+
+METRIC_NAMES = ("precision", "recall", "mAP50", "mAP50-95")
+
+
+def _summary(values: tuple) -> dict[str, float]:
+    return {name: round(float(value), 6) for name, value in zip(METRIC_NAMES, values)}
+
+
+def evaluate(
+    weights: Path,
+    dataset_dir: Path,
+    imgsz: list[int],
+    batch: int,
+    device: str,
+    work_dir: Path,
+    config_dir: Path,
+) -> dict:
+    """Box and pose precision, recall, mAP50, mAP50-95 on the val split, overall and per class."""
+    prepare(config_dir)
+    from ultralytics.models.yolo.pose import PoseValidator
+
+    work_dir = Path(work_dir).resolve()
+    data_yaml = runtime_data_yaml(dataset_dir, work_dir / "data.yaml")
+    args = dict(
+        model=str(weights),
+        data=str(data_yaml),
+        task="pose",
+        mode="val",
+        split="val",
+        imgsz=max(imgsz),
+        batch=batch,
+        rect=False,
+        device=device,
+        plots=False,
+        verbose=False,
+        project=str(work_dir.parent),
+        name=work_dir.name,
+        exist_ok=True,
+    )
+    validator = PoseValidator(args=args)
+    validator.args.imgsz = list(imgsz)  # the constructor squares it; keep height x width
+    validator(model=str(weights))
+    metrics = validator.metrics
+    per_class = {}
+    for index, class_id in enumerate(metrics.ap_class_index):
+        name = validator.names[int(class_id)]
+        per_class[name] = {
+            "box": _summary(metrics.box.class_result(index)),
+            "pose": _summary(metrics.pose.class_result(index)),
+        }
+    return {
+        "weights": Path(weights).name,
+        "imgsz": list(imgsz),
+        "images": len(validator.dataloader.dataset),
+        "box": _summary(metrics.box.mean_results()),
+        "pose": _summary(metrics.pose.mean_results()),
+        "per_class": per_class,
+    }
+
+
+def merge_metrics(model: str, sources: dict[str, Path], json_path: Path, csv_path: Path) -> dict:
+    """One metrics.json (every source side by side) and a flat CSV, one row per source and part."""
+    merged = {"model": model}
+    for source, path in sources.items():
+        merged[source] = json.loads(Path(path).read_text())
+    Path(json_path).write_text(json.dumps(merged, indent=1) + "\n")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["source", "class", "part", *METRIC_NAMES])
+        for source in sources:
+            result = merged[source]
+            for part in ("box", "pose"):
+                writer.writerow([source, "all", part, *(result[part][name] for name in METRIC_NAMES)])
+            for name, parts in result["per_class"].items():
+                for part in ("box", "pose"):
+                    writer.writerow([source, name, part, *(parts[part][m] for m in METRIC_NAMES)])
+    return merged
+
+
+def _ground_truth(label_file: Path, width: int, height: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classes, xyxy pixel boxes and (n, K, 3) pixel keypoints of one image's YOLO label file."""
+    rows = read_label_file(label_file) if label_file.is_file() else np.zeros((0, 5 + 3 * k))
+    rows = rows.reshape(-1, 5 + 3 * k)
+    cx, cy, w, h = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    keypoints = rows[:, 5:].reshape(-1, k, 3) * np.array([width, height, 1.0])
+    return rows[:, 0], boxes, keypoints
+
+
+def evaluate_device_decoder(
+    pruned_onnx: Path,
+    dataset_dir: Path,
+    config_dir: Path,
+    conf_th: float = 0.001,
+    iou_th: float = 0.45,
+    keypoint_th: float = 0.5,
+) -> dict:
+    """Box and pose metrics of the pruned ONNX decoded as the MaixCAM runtime decodes it.
+
+    Predictions come from `posepipe.decoder` (black letterbox, int boxes, per-class NMS on ints,
+    keypoints under keypoint_th reported as dropped), in the original image's pixels; matching
+    and AP are Ultralytics' own, so the figures sit beside Ultralytics' like for like. conf_th is
+    low (0.001, as in Ultralytics' validation) because mAP integrates over the thresholds."""
+    prepare(config_dir)
+    import onnxruntime
+    import torch
+    from ultralytics.models.yolo.pose import PoseValidator
+    from ultralytics.utils.metrics import OKS_SIGMA, PoseMetrics
+
+    from posepipe import decoder
+    from posepipe.dataset import read_data_yaml, val_images
+    from posepipe.prune import read_rgb
+
+    data = read_data_yaml(dataset_dir)
+    k = data["kpt_shape"][0]
+    names = {int(i): name for i, name in data["names"].items()}
+    session = onnxruntime.InferenceSession(str(pruned_onnx), providers=["CPUExecutionProvider"])
+    height, width = session.get_inputs()[0].shape[2:]
+    output_names = [o.name for o in session.get_outputs()]
+    matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
+    matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
+    metrics = PoseMetrics(names=names)
+    images = val_images(dataset_dir)
+    for path in images:
+        image = read_rgb(path)
+        ih, iw = image.shape[:2]
+        inputs = {"images": decoder.to_input(decoder.letterbox(image, height, width))}
+        detections = decoder.decode(
+            session.run(output_names, inputs), (height, width), (ih, iw), conf_th, iou_th, keypoint_th
+        )
+        label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
+        gt_cls, gt_boxes, gt_keypoints = _ground_truth(label, iw, ih, k)
+        preds = {
+            "bboxes": torch.tensor([d.box_xyxy for d in detections], dtype=torch.float32).reshape(-1, 4),
+            "cls": torch.tensor([d.class_id for d in detections], dtype=torch.float32),
+            "conf": torch.tensor([d.score for d in detections], dtype=torch.float32),
+            "keypoints": torch.tensor(np.array([d.points for d in detections], dtype=np.float32)).reshape(-1, k, 2),
+        }
+        batch = {
+            "bboxes": torch.tensor(gt_boxes, dtype=torch.float32),
+            "cls": torch.tensor(gt_cls, dtype=torch.float32),
+            "keypoints": torch.tensor(gt_keypoints, dtype=torch.float32),
+        }
+        metrics.update_stats(
+            {
+                **matcher._process_batch(preds, batch),
+                "target_cls": gt_cls,
+                "target_img": np.unique(gt_cls),
+                "conf": preds["conf"].numpy(),
+                "pred_cls": preds["cls"].numpy(),
+                "im_name": path.name,
+            }
+        )
+    metrics.process()
+    per_class = {
+        names[int(class_id)]: {
+            "box": _summary(metrics.box.class_result(index)),
+            "pose": _summary(metrics.pose.class_result(index)),
+        }
+        for index, class_id in enumerate(metrics.ap_class_index)
+    }
+    return {
+        "weights": Path(pruned_onnx).name,
+        "decoder": {"conf_th": conf_th, "iou_th": iou_th, "keypoint_th": keypoint_th, "padding": "black"},
+        "imgsz": [int(height), int(width)],
+        "images": len(images),
+        "box": _summary(metrics.box.mean_results()),
+        "pose": _summary(metrics.pose.mean_results()),
+        "per_class": per_class,
+    }

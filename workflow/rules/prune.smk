@@ -1,0 +1,16 @@
+rule prune:
+    input:
+        onnx="results/{model}/{model}.onnx",
+        dataset=model_dataset,
+    output:
+        onnx="results/{model}/{model}_pruned.onnx",
+        outputs="results/{model}/{model}_pruned.json",
+    log:
+        "results/logs/prune/{model}.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        explicit_outputs=model_setting("prune_outputs"),
+        ultralytics_config=ULTRALYTICS_CONFIG,
+    script:
+        "../scripts/prune.py"

@@ -1,0 +1,20 @@
+"""Rules export_onnx and export_other: the trained weights in a deployable format."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.export import export_onnx, export_other  # noqa: E402
+
+sm = snakemake  # noqa: F821
+common = dict(work_dir=Path(sm.params.work_dir), config_dir=Path(sm.params.ultralytics_config))
+if sm.rule == "export_onnx":
+    work = lambda: export_onnx(  # noqa: E731
+        Path(sm.input.weights), Path(sm.output[0]), sm.params.imgsz, sm.params.opset, **common
+    )
+else:
+    work = lambda: export_other(  # noqa: E731
+        Path(sm.input.weights), sm.wildcards.format, Path(sm.output[0]), sm.params.imgsz, **common
+    )
+run_rule(work, sm.log[0])

@@ -1,0 +1,27 @@
+"""Rule validate: metrics of the trained weights or their ONNX on the val split."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.validate import evaluate  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    result = evaluate(
+        Path(sm.input.weights),
+        Path(sm.input.dataset),
+        sm.params.imgsz,
+        sm.params.batch,
+        sm.resources.device,
+        Path(sm.params.work_dir),
+        Path(sm.params.ultralytics_config),
+    )
+    Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
+
+
+run_rule(main, sm.log[0])

@@ -1,0 +1,19 @@
+"""Rule validate_device: mAP of the pruned ONNX decoded exactly as the MaixCAM runtime decodes it."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.validate import evaluate_device_decoder  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    result = evaluate_device_decoder(Path(sm.input.onnx), Path(sm.input.dataset), Path(sm.params.ultralytics_config))
+    Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
+
+
+run_rule(main, sm.log[0])
