@@ -11,6 +11,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/prune.smk"
+include: "workflow/rules/quantize.smk"
+include: "workflow/rules/package.smk"
 
 
 rule all:

@@ -45,7 +45,7 @@ class Head:
         return {"dfl": [1, 1, 4, n], "scores": [1, self.num_classes, n], "keypoints": [1, 3 * self.keypoints, n]}
 
 
-def read_head(model, path: Path) -> Head:
+def read_head(model, path: Path, allow_class_count_multiple_of_3: bool = False) -> Head:
     """Input size from the graph, classes and keypoint shape from Ultralytics' metadata; refuse
     what the device would misread."""
     metadata = {p.key: p.value for p in model.metadata_props}
@@ -63,10 +63,11 @@ def read_head(model, path: Path) -> Head:
             f"{path}: kpt_shape {list(kpt_shape)}: the MaixCAM runtime reads keypoints as (x, y, visibility), "
             "so it needs kpt_shape [K, 3]"
         )
-    if head.num_classes % 3 == 0:
+    if head.num_classes % 3 == 0 and not allow_class_count_multiple_of_3:
         raise PosepipeError(
             f"{path}: {head.num_classes} classes, a multiple of 3: the MaixCAM runtime tells the score and "
-            "keypoint outputs apart by shape (keypoints: channels % 3 == 0) and would misread this model"
+            "keypoint outputs apart by shape (keypoints: channels % 3 == 0) and would misread this model "
+            "(models: <name>: allow_class_count_multiple_of_3 overrides)"
         )
     return head
 
@@ -193,6 +194,7 @@ def prune(
     check_image: Path,
     explicit: dict[str, str] | None,
     state_dir: Path | None = None,
+    allow_class_count_multiple_of_3: bool = False,
 ) -> dict:
     """Cut, simplify, check and write the pruned ONNX and its JSON description."""
     if state_dir:
@@ -201,7 +203,7 @@ def prune(
     import onnxsim
 
     full = onnx.load(str(onnx_path))
-    head = read_head(full, onnx_path)
+    head = read_head(full, onnx_path, allow_class_count_multiple_of_3)
     names = dict(explicit) if explicit else discover(full, head, onnx_path)
     shapes = _shapes(full)
     for role in ROLES:

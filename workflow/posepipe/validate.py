@@ -103,47 +103,43 @@ def _ground_truth(label_file: Path, width: int, height: int, k: int) -> tuple[np
     return rows[:, 0], boxes, keypoints
 
 
-def evaluate_device_decoder(
-    pruned_onnx: Path,
-    dataset_dir: Path,
-    config_dir: Path,
-    conf_th: float = 0.001,
-    iou_th: float = 0.45,
-    keypoint_th: float = 0.5,
-) -> dict:
-    """Box and pose metrics of the pruned ONNX decoded as the MaixCAM runtime decodes it.
+DECODER_SETTINGS = {"conf_th": 0.001, "iou_th": 0.45, "keypoint_th": 0.5}
+
+
+def device_inputs(dataset_dir: Path, height: int, width: int):
+    """(image path, original size, model input) of every val image, preprocessed as the device does."""
+    from posepipe import decoder
+    from posepipe.dataset import val_images
+    from posepipe.prune import read_rgb
+
+    for path in val_images(dataset_dir):
+        image = read_rgb(path)
+        yield path, image.shape[:2], decoder.to_input(decoder.letterbox(image, height, width))
+
+
+def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path, list], source: str) -> dict:
+    """Box and pose metrics of head outputs decoded as the MaixCAM runtime decodes them.
 
     Predictions come from `posepipe.decoder` (black letterbox, int boxes, per-class NMS on ints,
     keypoints under keypoint_th reported as dropped), in the original image's pixels; matching
     and AP are Ultralytics' own, so the figures sit beside Ultralytics' like for like. conf_th is
     low (0.001, as in Ultralytics' validation) because mAP integrates over the thresholds."""
-    prepare(config_dir)
-    import onnxruntime
     import torch
     from ultralytics.models.yolo.pose import PoseValidator
     from ultralytics.utils.metrics import OKS_SIGMA, PoseMetrics
 
     from posepipe import decoder
-    from posepipe.dataset import read_data_yaml, val_images
-    from posepipe.prune import read_rgb
+    from posepipe.dataset import read_data_yaml
 
     data = read_data_yaml(dataset_dir)
     k = data["kpt_shape"][0]
     names = {int(i): name for i, name in data["names"].items()}
-    session = onnxruntime.InferenceSession(str(pruned_onnx), providers=["CPUExecutionProvider"])
-    height, width = session.get_inputs()[0].shape[2:]
-    output_names = [o.name for o in session.get_outputs()]
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
     matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
     metrics = PoseMetrics(names=names)
-    images = val_images(dataset_dir)
-    for path in images:
-        image = read_rgb(path)
-        ih, iw = image.shape[:2]
-        inputs = {"images": decoder.to_input(decoder.letterbox(image, height, width))}
-        detections = decoder.decode(
-            session.run(output_names, inputs), (height, width), (ih, iw), conf_th, iou_th, keypoint_th
-        )
+    for path, (image_size, head_outputs) in outputs.items():
+        detections = decoder.decode(head_outputs, (height, width), image_size, **DECODER_SETTINGS)
+        ih, iw = image_size
         label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
         gt_cls, gt_boxes, gt_keypoints = _ground_truth(label, iw, ih, k)
         preds = {
@@ -176,11 +172,62 @@ def evaluate_device_decoder(
         for index, class_id in enumerate(metrics.ap_class_index)
     }
     return {
-        "weights": Path(pruned_onnx).name,
-        "decoder": {"conf_th": conf_th, "iou_th": iou_th, "keypoint_th": keypoint_th, "padding": "black"},
+        "weights": source,
+        "decoder": {**DECODER_SETTINGS, "padding": "black"},
         "imgsz": [int(height), int(width)],
-        "images": len(images),
+        "images": len(outputs),
         "box": _summary(metrics.box.mean_results()),
         "pose": _summary(metrics.pose.mean_results()),
         "per_class": per_class,
     }
+
+
+def evaluate_device_decoder(pruned_onnx: Path, dataset_dir: Path, config_dir: Path) -> dict:
+    """The pruned ONNX in float through onnxruntime, decoded and scored as on the device."""
+    prepare(config_dir)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(pruned_onnx), providers=["CPUExecutionProvider"])
+    height, width = session.get_inputs()[0].shape[2:]
+    names = [o.name for o in session.get_outputs()]
+    outputs = {
+        path: (size, session.run(names, {"images": array}))
+        for path, size, array in device_inputs(dataset_dir, height, width)
+    }
+    return score_decoded(dataset_dir, height, width, outputs, Path(pruned_onnx).name)
+
+
+def evaluate_cvimodel(
+    cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner, work_dir: Path, config_dir: Path
+) -> dict:
+    """The quantized cvimodel through TPU-MLIR's host simulator (model_runner), decoded and scored
+    as on the device: the accuracy the device will have, known before anything is flashed."""
+    import shutil
+    import subprocess
+
+    prepare(config_dir)
+    from posepipe.errors import PosepipeError
+
+    height, width = imgsz
+    work_dir = Path(work_dir).resolve()
+    shutil.rmtree(work_dir, ignore_errors=True)
+    (work_dir / "inputs").mkdir(parents=True)
+    sizes = {}
+    for index, (path, size, array) in enumerate(device_inputs(dataset_dir, height, width)):
+        np.savez(work_dir / "inputs" / f"{index:06d}.npz", images=array)
+        sizes[index] = (path, size)
+    shutil.copyfile(cvimodel, work_dir / "model.cvimodel")
+    shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
+    runner.inputs = {}
+    argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
+    if runner.kind in ("venv", "conda"):
+        argv[0] = str(Path(runner.location) / "bin" / "python3")
+    result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+    (work_dir / "runner.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")
+    outputs = {}
+    for index, (path, size) in sizes.items():
+        with np.load(work_dir / "outputs" / f"{index:06d}.npz") as result_npz:
+            outputs[path] = (size, [result_npz[name] for name in result_npz.files])
+    return score_decoded(dataset_dir, height, width, outputs, Path(cvimodel).name)

@@ -10,6 +10,7 @@ min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe package
 from posepipe.export import OTHER_FORMATS, missing_package
+from posepipe.tpu_mlir_env import choose_runner, environment_key
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -46,7 +47,7 @@ VALIDATED_WEIGHTS = {
 }
 # Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
 # ONNX decoded as the MaixCAM runtime decodes it (rule validate_device).
-METRIC_SOURCES = [*VALIDATED_WEIGHTS, "device_float"]
+METRIC_SOURCES = [*VALIDATED_WEIGHTS, "device_float", "int8"]
 
 
 def alternatives(names):
@@ -84,7 +85,7 @@ def model_dataset(wildcards):
 
 
 def final_targets():
-    return expand("results/{model}/metrics.json", model=sorted(MODELS))
+    return expand("results/{model}.mud", model=sorted(MODELS))
 
 
 def validated_weights(wildcards):
@@ -98,3 +99,57 @@ def export_other_weights(wildcards):
             f"export format '{wildcards.format}' needs {missing}, which is not installed"
         )
     return f"results/{wildcards.model}/train/weights/best.pt"
+
+
+# ---- TPU-MLIR: which runner, and what it needs built first ----
+
+QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
+TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
+TPU_MLIR_DOCKERFILE = workflow.source_path("../../envs/tpu-mlir.Dockerfile")
+
+
+def _file_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+TPU_MLIR_KEY = environment_key(
+    QUANTIZE["tpu_mlir_version"],
+    _file_text(TPU_MLIR_REQUIREMENTS),
+    _file_text(TPU_MLIR_DOCKERFILE) + QUANTIZE["docker_base_image"],
+)
+TPU_MLIR_VENV = str(
+    Path(QUANTIZE["venv_root"]).expanduser() / f"tpu-mlir-{TPU_MLIR_KEY}"
+)
+TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_KEY}"
+CVIMODEL_TAG = {
+    "INT8": "int8_or_bf16" if QUANTIZE["bf16_fallback"] else "int8",
+    "BF16": "bf16",
+}[QUANTIZE["precision"]]
+
+
+def tpu_mlir_runner():
+    """Chosen once, while the DAG is built (config quantize.runner; `auto` looks around)."""
+    return choose_runner(
+        QUANTIZE["runner"],
+        QUANTIZE["python310"],
+        QUANTIZE["docker_base_image"],
+        TPU_MLIR_IMAGE,
+        under_conda="conda"
+        in str(workflow.deployment_settings.deployment_method).lower(),
+    )
+
+
+def tpu_mlir_ready(wildcards):
+    """What must exist before a TPU-MLIR tool runs: the built venv, or the built image."""
+    runner = tpu_mlir_runner()
+    if runner == "venv":
+        return f"{TPU_MLIR_VENV}/.complete"
+    if runner == "docker":
+        return f"results/.tpu-mlir/image-{TPU_MLIR_KEY}.id"
+    return []
+
+
+def tpu_mlir_location():
+    runner = tpu_mlir_runner()
+    return {"venv": TPU_MLIR_VENV, "docker": TPU_MLIR_IMAGE, "conda": ""}[runner]

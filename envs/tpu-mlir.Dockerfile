@@ -1,0 +1,12 @@
+# The TPU-MLIR tools in Sophgo's development image, built once by rule tpu_mlir_image and tagged
+# by the hash of this file and its build arguments. The base is a build argument so that a site
+# without access to Docker Hub can use a local image with Python 3.10 instead.
+ARG BASE_IMAGE=sophgo/tpuc_dev:v3.4
+FROM ${BASE_IMAGE}
+ARG TPU_MLIR_VERSION=1.28.1
+ARG PIP_OPTIONS=""
+COPY tpu-mlir-requirements.txt /tmp/tpu-mlir-requirements.txt
+RUN python3.10 -m pip install --no-cache-dir ${PIP_OPTIONS} "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" \
+        -r /tmp/tpu-mlir-requirements.txt \
+    && site=$(python3.10 -c "import tpu_mlir, os; print(os.path.dirname(tpu_mlir.__file__))") \
+    && rm -f "$site/lib/third_party/libc.so.6" "$site/lib/third_party/libm.so.6" "$site/lib/third_party/libpthread.so.0"

@@ -1,0 +1,103 @@
+"""The MaixPy model package: a `.mud` beside its cvimodel, and a zip for the device.
+
+The zip also carries the model's metrics.json (Ultralytics, device-decoded float and INT8
+figures), so what is flashed comes with the evidence of how it scores.
+
+The `.mud` declares exactly the mean, scale and pixel format the quantization used (read back
+from its report), the model family (yolov8 or yolo11, from the ONNX metadata) and the labels:
+inline, or in a file beside the `.mud` when a name holds a comma.
+"""
+
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from posepipe.dataset import read_data_yaml
+from posepipe.errors import PosepipeError
+
+_FAMILY = re.compile(r"YOLO(v8|11)", re.IGNORECASE)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same inputs give the same zip bytes
+
+
+def model_family(description: str, source: str) -> str:
+    match = _FAMILY.search(description)
+    if not match:
+        raise PosepipeError(
+            f"{source}: '{description}' is neither YOLOv8 nor YOLO11: MaixCAM's pose decoder runs those"
+        )
+    return "yolov8" if match.group(1).lower() == "v8" else "yolo11"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def mud_text(cvimodel: str, family: str, pixel_format: str, mean, scale, labels: str) -> str:
+    return "\n".join(
+        [
+            "[basic]",
+            "type = cvimodel",
+            f"model = {cvimodel}",
+            "",
+            "[extra]",
+            f"model_type = {family}",
+            "type = pose",
+            f"input_type = {pixel_format}",
+            f"mean = {', '.join(_number(v) for v in mean)}",
+            f"scale = {', '.join(_number(v) for v in scale)}",
+            f"labels = {labels}",
+            "",
+        ]
+    )
+
+
+def _write_zip(path: Path, files: list[Path]) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            info = zipfile.ZipInfo(file.name, date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, file.read_bytes())
+
+
+def package(
+    cvimodel: Path,
+    report_json: Path,
+    pruned_onnx: Path,
+    dataset_dir: Path,
+    metrics_json: Path,
+    allow_class_count_multiple_of_3: bool,
+    out_mud: Path,
+    out_cvimodel: Path,
+    out_labels: Path,
+    out_zip: Path,
+    out_metrics: Path,
+) -> str:
+    """Write the .mud, the cvimodel, labels and metrics beside it, and the zip; return the .mud text."""
+    import onnx
+
+    names = [name for _, name in sorted(read_data_yaml(dataset_dir)["names"].items())]
+    if len(names) % 3 == 0 and not allow_class_count_multiple_of_3:
+        raise PosepipeError(
+            f"{dataset_dir}: {len(names)} classes, a multiple of 3: the MaixCAM runtime tells the score and "
+            "keypoint outputs apart by shape and would misread this model "
+            "(models: <name>: allow_class_count_multiple_of_3 overrides)"
+        )
+    report = json.loads(Path(report_json).read_text())
+    settings = report["settings"]
+    metadata = {p.key: p.value for p in onnx.load(str(pruned_onnx), load_external_data=False).metadata_props}
+    family = model_family(metadata.get("description", ""), str(pruned_onnx))
+    Path(out_labels).write_text("".join(f"{name}\n" for name in names))
+    needs_file = any("," in name or "\n" in name for name in names)
+    labels = Path(out_labels).name if needs_file else ", ".join(names)
+    text = mud_text(
+        Path(out_cvimodel).name, family, settings["pixel_format"], settings["mean"], settings["scale"], labels
+    )
+    shutil.copyfile(cvimodel, out_cvimodel)
+    shutil.copyfile(metrics_json, out_metrics)
+    Path(out_mud).write_text(text)
+    bundle = [Path(out_mud), Path(out_cvimodel), Path(out_metrics), *([Path(out_labels)] if needs_file else [])]
+    _write_zip(Path(out_zip), bundle)
+    return text

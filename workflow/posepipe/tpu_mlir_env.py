@@ -1,0 +1,106 @@
+"""Where the TPU-MLIR tools come from: a Python 3.10 virtual environment, a docker image, or the
+conda environment Snakemake made (--sdm conda). The tools need Python 3.10 exactly.
+"""
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from posepipe.errors import PosepipeError
+
+# The glibc that the tpu_mlir wheel bundles (Ubuntu 22.04's) breaks every tool on a newer host.
+BUNDLED_GLIBC = ("libc.so.6", "libm.so.6", "libpthread.so.0")
+RUNNERS = ("auto", "docker", "venv", "conda")
+
+
+def find_python310(configured: str) -> str | None:
+    """The configured interpreter if it runs and is 3.10; else a pyenv 3.10 (these machines have one)."""
+    candidates = [shutil.which(configured) or configured]
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.10*/bin/python3.10"), reverse=True)
+    for candidate in candidates:
+        try:
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if version.returncode == 0 and version.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def environment_key(tpu_mlir_version: str, requirements: str, extra: str = "") -> str:
+    """Short hash naming a built environment: a change of any pin gives a new one."""
+    return hashlib.sha256(f"{tpu_mlir_version}\n{requirements}\n{extra}".encode()).hexdigest()[:16]
+
+
+def build_venv(python: str, venv_dir: Path, tpu_mlir_version: str, requirements_file: Path) -> None:
+    """Create the environment (about 7 GB with torch), install the pins, drop the bundled glibc,
+    and check that a tool starts. The rule's output is a marker written only at the end, so an
+    interrupted build is redone from scratch."""
+    venv_dir = Path(venv_dir)
+    shutil.rmtree(venv_dir, ignore_errors=True)
+    subprocess.run([python, "-m", "venv", str(venv_dir)], check=True)
+    pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "install", f"tpu_mlir[onnx]=={tpu_mlir_version}", "-r", str(requirements_file)], check=True)
+    package = subprocess.run(
+        [str(venv_dir / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('tpu_mlir').origin)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    third_party = Path(package).parent / "lib" / "third_party"
+    for name in BUNDLED_GLIBC:
+        (third_party / name).unlink(missing_ok=True)
+    check = subprocess.run(
+        [str(venv_dir / "bin" / "model_transform.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{venv_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"},
+    )
+    if check.returncode != 0:
+        raise PosepipeError(f"{venv_dir}: model_transform.py does not start: {check.stderr.strip()[-300:]}")
+
+
+def docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def docker_image_present(tag: str) -> bool:
+    try:
+        return subprocess.run(["docker", "image", "inspect", tag], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def choose_runner(configured: str, python310: str, base_image: str, image_tag: str, under_conda: bool) -> str:
+    """`auto`: docker when a daemon answers and the image is there or buildable (its base is
+    present), else a Python 3.10 environment, else the rule's conda env under --sdm conda."""
+    if configured != "auto":
+        return configured
+    if docker_answers() and (docker_image_present(image_tag) or docker_image_present(base_image)):
+        return "docker"
+    if find_python310(python310):
+        return "venv"
+    if under_conda:
+        return "conda"
+    raise PosepipeError(
+        "quantize: no TPU-MLIR here: start a docker daemon with the sophgo/tpuc_dev image, or install "
+        "Python 3.10 (quantize.python310), or run with --sdm conda (envs/tpu_mlir.yaml)"
+    )
+
+
+def conda_runner_location() -> str:
+    """Under --sdm conda the rule's own environment holds the tools: the running interpreter's."""
+    return str(Path(sys.executable).parent.parent)

@@ -1,0 +1,22 @@
+rule package:
+    input:
+        cvimodel=rules.quantize.output.cvimodel,
+        report=rules.quantize.output.report,
+        onnx="results/{model}/{model}_pruned.onnx",
+        dataset=model_dataset,
+        # the figures of the very model being packaged travel with it
+        metrics="results/{model}/metrics.json",
+    output:
+        mud="results/{model}.mud",
+        cvimodel=f"results/{{model}}_{CVIMODEL_TAG}.cvimodel",
+        labels="results/{model}_labels.txt",
+        zip="results/{model}_maixcam.zip",
+        metrics="results/{model}_metrics.json",
+    log:
+        "results/logs/package/{model}.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        allow_class_count_multiple_of_3=model_setting("allow_class_count_multiple_of_3"),
+    script:
+        "../scripts/package.py"

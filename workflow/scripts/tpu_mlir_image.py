@@ -1,0 +1,31 @@
+"""Rule tpu_mlir_image: the derived TPU-MLIR image, built once, tagged by the hash of its recipe."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import PosepipeError, run_rule  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    context = Path(sm.input.dockerfile).parent
+    command = [
+        "docker", "build", "--file", str(sm.input.dockerfile), "--tag", sm.params.tag,
+        "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
+        "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}", str(context),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    print(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise PosepipeError(f"docker build of {sm.params.tag} from {sm.params.base_image} failed; see {sm.log[0]}")
+    image_id = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", sm.params.tag], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    Path(sm.output[0]).parent.mkdir(parents=True, exist_ok=True)
+    Path(sm.output[0]).write_text(f"{sm.params.tag} {image_id}\n")
+
+
+run_rule(main, sm.log[0])
