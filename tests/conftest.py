@@ -50,7 +50,7 @@ def run_snakemake(
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config_file), "--cores", "2", *extra, *targets,
+        "--configfile", str(config_file), "--cores", "2", *targets, *extra,
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
