@@ -39,7 +39,7 @@ def main() -> None:
     (trivial / "Snakefile").write_text(TRIVIAL)
     subprocess.run([*snakemake], cwd=trivial, check=True, capture_output=True)
     ours = best_time(
-        [*snakemake, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(options.configfile), options.target],
+        [*snakemake, options.target, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(options.configfile)],
         options.workdir,
         options.repeat,
     )
