@@ -185,10 +185,6 @@ class Runner:
             return argv, {**os.environ}
         raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")
 
-    def input_path(self, name: str, work_dir: Path) -> str:
-        """How the tools see an input: its own path in a venv, a mount inside a container."""
-        return f"/inputs/{name}" if self.kind == "docker" else str(self.inputs[name].resolve())
-
 
 def run_tool(runner: Runner, args: list[str], work_dir: Path, log_file: Path) -> tuple[str, float]:
     """Run one tool in `work_dir`; its whole output goes to `log_file`. Returns (output, seconds)."""

@@ -218,7 +218,6 @@ def evaluate_cvimodel(
         sizes[index] = (path, size)
     shutil.copyfile(cvimodel, work_dir / "model.cvimodel")
     shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
-    runner.inputs = {}
     argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
     if runner.kind in ("venv", "conda"):
         argv[0] = str(Path(runner.location) / "bin" / "python3")
