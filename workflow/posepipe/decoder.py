@@ -85,7 +85,7 @@ def split_outputs(outputs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.nda
     return dfl, scores, keypoints
 
 
-def _anchors(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def anchors(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid x, grid y (integer cell indices) and stride of every anchor, in output order."""
     xs, ys, strides = [], [], []
     for s in STRIDES:
@@ -140,7 +140,7 @@ def decode(
     class_ids = scores.argmax(axis=0)  # numpy's argmax, like the runtime's, takes the first maximum
     best = scores[class_ids, np.arange(n)]
     selected = np.flatnonzero(best > conf_th)
-    gx, gy, strides = _anchors(height, width)
+    gx, gy, strides = anchors(height, width)
     candidates = []
     for i in selected:
         s = strides[i]

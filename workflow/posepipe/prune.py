@@ -136,7 +136,7 @@ def _expose(model, names: list[str]):
 
 def reference_output0(dfl: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, head: Head) -> np.ndarray:
     """What the full model's output0 [1, 4 + nc + 3K, N] holds, computed from the three cut tensors."""
-    gx, gy, strides = decoder._anchors(head.height, head.width)
+    gx, gy, strides = decoder.anchors(head.height, head.width)
     ax, ay = gx + 0.5, gy + 0.5
     left, top, right, bottom = dfl.reshape(4, -1)
     boxes = np.stack(

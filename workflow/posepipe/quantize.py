@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from posepipe.errors import PosepipeError
@@ -163,7 +163,6 @@ class Runner:
 
     kind: str
     location: str  # the environment's folder, or the image tag
-    inputs: dict[str, Path] = field(default_factory=dict)  # read-only files the tools read
 
     def command(self, args: list[str], work_dir: Path) -> tuple[list[str], dict]:
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
@@ -174,9 +173,8 @@ class Runner:
             env["VIRTUAL_ENV"] = str(self.location)
             return [str(bin_dir / args[0]), *args[1:]], env
         if self.kind == "docker":
+            # inputs are copied into the work folder first, so it is the one mount
             mounts = [f"--volume={Path(work_dir).resolve()}:/work"]
-            for name, path in sorted(self.inputs.items()):
-                mounts.append(f"--volume={Path(path).resolve()}:/inputs/{name}:ro")
             argv = [
                 "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
                 "--env", f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}", "--env", "HOME=/work",

@@ -70,7 +70,7 @@ rule validate_int8:
     log:
         "results/logs/validate/{model}.int8.log",
     conda:
-        "../../envs/tpu_mlir.yaml"
+        "../../envs/train.yaml"
     params:
         runner=lambda wildcards: tpu_mlir_runner(),
         location=lambda wildcards: tpu_mlir_location(),
