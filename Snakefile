@@ -4,6 +4,9 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/convert.smk"
@@ -12,7 +15,9 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/quantize.smk"
+include: "workflow/rules/provenance.smk"
 include: "workflow/rules/package.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

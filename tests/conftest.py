@@ -87,6 +87,18 @@ def tiny_config(**model_overrides) -> dict:
     }
 
 
+def set_key(path: list, value):
+    """A change to a config: the key at `path` (a list of keys) set to `value`."""
+
+    def change(config):
+        target = config
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+
+    return change
+
+
 OFFLINE_SITE = Path(__file__).resolve().parent / "offline"
 
 

@@ -134,9 +134,7 @@ def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path],
     for path in image_paths:
         letterboxed = decoder.letterbox(read_rgb(path), 128, 160)
         outputs = session.run(names, {"images": decoder.to_input(letterboxed)})
-        boxes, scores, keypoints = ultralytics_predictions(
-            model_dir / "train" / "weights" / "best.pt", letterboxed, conf
-        )
+        boxes, scores, keypoints = ultralytics_predictions(model_dir / "train" / "best.pt", letterboxed, conf)
         for integer in (False, True):
             ours = decoder.decode(outputs, (128, 160), conf_th=conf, integer=integer)
             if not integer:  # int boxes may tip an NMS decision sitting at the IoU threshold

@@ -1,5 +1,6 @@
 """TPU-MLIR quantization (real tools, venv route), INT8 accuracy, and the .mud package."""
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -104,6 +105,15 @@ def test_quantize_produces_a_cvimodel_with_parsed_similarities(trained):
     )
 
 
+def test_cvimodel_build_time_is_fixed_and_its_md5_recomputed(trained):
+    cvimodel = (trained / "results" / "small" / "small_int8.cvimodel").read_bytes()
+    assert cvimodel.count(b"1970-01-01 00:00:00") == 1 and cvimodel[:8] == b"CviModel"
+    assert cvimodel[14:30] == hashlib.md5(cvimodel[48:]).digest()  # as model_deploy computes it
+    tool_output = next((trained / "results" / "small" / "quantize" / "work").glob("small_int8.cvimodel")).read_bytes()
+    assert tool_output[14:30] == hashlib.md5(tool_output[48:]).digest() and b"1970-01-01" not in tool_output
+    assert len(tool_output) == len(cvimodel)
+
+
 def test_int8_accuracy_sits_beside_the_float_figures(trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
     assert set(metrics) == {"model", "pt", "onnx", "device_float", "int8"}
@@ -118,7 +128,12 @@ def test_package_of_the_trained_model(trained):
     mud = (results / "small.mud").read_text()
     assert mud == mud_text("small_int8.cvimodel", "yolov8", "rgb", [0, 0, 0], [1 / 255] * 3, "person")
     with zipfile.ZipFile(results / "small_maixcam.zip") as archive:
-        assert sorted(archive.namelist()) == ["small.mud", "small_int8.cvimodel", "small_metrics.json"]
+        assert sorted(archive.namelist()) == [
+            "provenance.json",
+            "small.mud",
+            "small_int8.cvimodel",
+            "small_metrics.json",
+        ]
         assert archive.read("small_int8.cvimodel") == (results / "small" / "small_int8.cvimodel").read_bytes()
 
 
@@ -185,7 +200,7 @@ def fake_dataset(root: Path, names: list[str]) -> Path:
     return root
 
 
-def run_package(tmp_path: Path, pruned: Path, names: list[str], allow=False, pixel_format="rgb"):
+def run_package(tmp_path: Path, pruned: Path, names: list[str], allow=False, pixel_format="rgb", labels=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     report = tmp_path / "report.json"
     settings = {"pixel_format": pixel_format, "mean": [0, 0, 0], "scale": [1 / 255] * 3}
@@ -194,8 +209,11 @@ def run_package(tmp_path: Path, pruned: Path, names: list[str], allow=False, pix
     cvimodel.write_bytes(np.arange(64, dtype=np.uint8).tobytes())  # package copies it, never reads it
     metrics = tmp_path / "metrics.json"
     metrics.write_text("{}")
+    provenance = tmp_path / "provenance.json"
+    provenance.write_text("{}")
     outputs = [tmp_path / n for n in ("m.mud", "m_int8.cvimodel", "m_labels.txt", "m_maixcam.zip", "m_metrics.json")]
-    package(cvimodel, report, pruned, fake_dataset(tmp_path / "data", names), metrics, allow, *outputs)
+    dataset = fake_dataset(tmp_path / "data", names)
+    package(cvimodel, report, pruned, dataset, metrics, provenance, allow, labels, *outputs)
     return outputs
 
 
@@ -207,12 +225,19 @@ def test_mud_for_a_yolo11_model_with_odd_label_names(yolo11_pruned, tmp_path):
     assert "labels = m_labels.txt" in text  # a name holds a comma: labels go to a file
     assert labels.read_text().splitlines() == names
     with zipfile.ZipFile(archive) as z:
-        assert sorted(z.namelist()) == ["m.mud", "m_int8.cvimodel", "m_labels.txt", "m_metrics.json"]
+        assert sorted(z.namelist()) == ["m.mud", "m_int8.cvimodel", "m_labels.txt", "m_metrics.json", "provenance.json"]
 
 
 def test_mud_lists_plain_labels_inline(yolo11_pruned, tmp_path):
     mud, *_ = run_package(tmp_path, yolo11_pruned, ["cat", "dog"], pixel_format="bgr")
     assert "labels = cat, dog" in mud.read_text() and "input_type = bgr" in mud.read_text()
+
+
+def test_configured_labels_replace_the_category_names(yolo11_pruned, tmp_path):
+    mud, *_ = run_package(tmp_path / "a", yolo11_pruned, ["cat", "dog"], labels=["Katze", "Hund"])
+    assert "labels = Katze, Hund" in mud.read_text()
+    with pytest.raises(PosepipeError, match="models: labels: 1 names for the 2 classes of"):
+        run_package(tmp_path / "b", yolo11_pruned, ["cat", "dog"], labels=["Katze"])
 
 
 def test_class_count_multiple_of_three_is_refused_unless_allowed(yolo11_pruned, tmp_path):

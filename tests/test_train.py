@@ -28,7 +28,7 @@ def test_training_and_validation_run_offline(trained):
 
 def test_training_outputs(trained):
     train = trained / "results" / "small" / "train"
-    for name in ("weights/best.pt", "results.csv", "args.yaml", "results.png"):
+    for name in ("best.pt", "results.csv", "args.yaml", "results.png"):
         assert (train / name).is_file(), name
     rows = list(csv.DictReader((train / "results.csv").open()))
     assert [int(float(r["epoch"])) for r in rows] == list(range(1, 31))
@@ -56,7 +56,7 @@ def test_onnx_and_pt_map_agree(trained):
 
 
 def test_onnx_export_is_byte_identical_across_exports(trained, tmp_path):
-    weights = trained / "results" / "small" / "train" / "weights" / "best.pt"
+    weights = trained / "results" / "small" / "train" / "best.pt"
     config_dir = trained / "results" / ".ultralytics"
     for name in ("a", "b"):
         export_onnx(weights, tmp_path / f"{name}.onnx", [128, 160], 17, tmp_path / f"work-{name}", config_dir)
@@ -118,7 +118,7 @@ def test_training_resumes_after_the_job_is_killed(tmp_path):
     (tmp_path / "test-config.yaml").write_text(json.dumps(config))
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-        "--configfile", str(tmp_path / "test-config.yaml"), "--cores", "2", "results/tiny/train/weights/best.pt",
+        "--configfile", str(tmp_path / "test-config.yaml"), "--cores", "2", "results/tiny/train/best.pt",
     ]  # fmt: skip
     checkpoint = tmp_path / "results" / "tiny" / "train-run" / "weights" / "resume.pt"
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,9 +129,9 @@ def test_training_resumes_after_the_job_is_killed(tmp_path):
     for pid in killed:
         subprocess.run(["kill", f"-{signal.SIGKILL.value}", str(pid)], check=False)
     assert first.wait(timeout=120) != 0 and killed, "the training job was not killed mid-run"
-    assert not (tmp_path / "results" / "tiny" / "train" / "weights" / "best.pt").exists()
+    assert not (tmp_path / "results" / "tiny" / "train" / "best.pt").exists()
 
-    run_snakemake(tmp_path, config, "results/tiny/train/weights/best.pt")
+    run_snakemake(tmp_path, config, "results/tiny/train/best.pt")
     log = (tmp_path / "results" / "logs" / "train" / "tiny.log").read_text()
     resumed = re.search(r"resuming \S+ after epoch (\d+) of 4", log)
     assert resumed, log[-2000:]

@@ -380,8 +380,8 @@ def convert(
             splits["train"].annotations,
             len(categories.names),
         )
+    # no `path`: Ultralytics then takes this file's folder, so the file is the same in any folder
     data_yaml = {
-        "path": str(Path(out_dir).resolve()),
         **{labels.name: f"images/{labels.name}" for labels in converted},
         "kpt_shape": [k, 3],
         "flip_idx": flip_idx,

@@ -10,10 +10,8 @@ def read_data_yaml(dataset_dir: Path) -> dict:
 
 
 def runtime_data_yaml(dataset_dir: Path, destination: Path) -> Path:
-    """A copy of the dataset's data.yaml whose `path` is where the dataset is now.
-
-    The converter writes the absolute path it wrote to; a dataset restored from Snakemake's
-    output cache, or a results folder that moved, lives elsewhere."""
+    """A copy of the dataset's data.yaml with the dataset's absolute `path`, for a copy that
+    lives elsewhere (Ultralytics resolves a missing `path` from the YAML's own folder)."""
     data = read_data_yaml(dataset_dir)
     data["path"] = str(Path(dataset_dir).resolve())
     destination = Path(destination)

@@ -68,17 +68,26 @@ def package(
     pruned_onnx: Path,
     dataset_dir: Path,
     metrics_json: Path,
+    provenance_json: Path,
     allow_class_count_multiple_of_3: bool,
+    labels_override: list[str] | None,
     out_mud: Path,
     out_cvimodel: Path,
     out_labels: Path,
     out_zip: Path,
     out_metrics: Path,
 ) -> str:
-    """Write the .mud, the cvimodel, labels and metrics beside it, and the zip; return the .mud text."""
+    """Write the .mud, the cvimodel, labels and metrics beside it, and the zip (with the
+    provenance record too); return the .mud text."""
     import onnx
 
     names = [name for _, name in sorted(read_data_yaml(dataset_dir)["names"].items())]
+    if labels_override is not None:
+        if len(labels_override) != len(names):
+            raise PosepipeError(
+                f"models: labels: {len(labels_override)} names for the {len(names)} classes of {dataset_dir}"
+            )
+        names = list(labels_override)
     if len(names) % 3 == 0 and not allow_class_count_multiple_of_3:
         raise PosepipeError(
             f"{dataset_dir}: {len(names)} classes, a multiple of 3: the MaixCAM runtime tells the score and "
@@ -98,6 +107,7 @@ def package(
     shutil.copyfile(cvimodel, out_cvimodel)
     shutil.copyfile(metrics_json, out_metrics)
     Path(out_mud).write_text(text)
-    bundle = [Path(out_mud), Path(out_cvimodel), Path(out_metrics), *([Path(out_labels)] if needs_file else [])]
+    bundle = [Path(out_mud), Path(out_cvimodel), Path(out_metrics), Path(provenance_json)]
+    bundle += [Path(out_labels)] if needs_file else []
     _write_zip(Path(out_zip), bundle)
     return text

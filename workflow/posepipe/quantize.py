@@ -7,6 +7,7 @@ values with tracebacks or LLVM assertion dumps), the similarity figures the tool
 parsed into a JSON, and a failed tolerance fails the step with the tensor and the figure.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -212,6 +213,25 @@ class ToleranceError(PosepipeError):
     """A similarity under its tolerance: the quantized model is not close enough to the float one."""
 
 
+# A cvimodel stores its build time, and its header the md5 of all that follows the header
+# (magic[8], body_size u32, major, minor, md5[16], chip[16], padding[2]). Setting the time to a
+# constant and recomputing the md5 makes the same inputs give the same bytes.
+CVIMODEL_HEADER = 48
+BUILD_TIME = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+FIXED_BUILD_TIME = b"1970-01-01 00:00:00"
+
+
+def fixed_build_time(cvimodel: bytes) -> bytes:
+    body_size = int.from_bytes(cvimodel[8:12], "little")
+    stamps = list(BUILD_TIME.finditer(cvimodel, CVIMODEL_HEADER, CVIMODEL_HEADER + body_size))
+    if cvimodel[:8] != b"CviModel" or len(stamps) != 1:
+        log.warning("cvimodel layout not recognised (%d build times): its build time stays in it", len(stamps))
+        return cvimodel
+    start, end = stamps[0].span()
+    rest = cvimodel[CVIMODEL_HEADER:start] + FIXED_BUILD_TIME + cvimodel[end:]
+    return cvimodel[:14] + hashlib.md5(rest).digest() + cvimodel[30:CVIMODEL_HEADER] + rest
+
+
 def calibration_set(val_images: list[Path], wanted: int) -> list[Path]:
     chosen = val_images[:wanted]
     if len(chosen) < wanted:
@@ -277,7 +297,9 @@ def quantize(
             runner, deploy_args(s, precision, model_file), work_dir, logs / "deploy.log"
         )
     similarity["deploy"] = parse_similarity(output)
-    shutil.copyfile(work_dir / model_file, out_cvimodel)
+    partial = work_dir / f"{model_file}.fixed"
+    partial.write_bytes(fixed_build_time((work_dir / model_file).read_bytes()))
+    shutil.move(partial, out_cvimodel)  # a rename where the work folder shares its file system
     report = {
         "model": s.model_name,
         "precision": precision,

@@ -47,10 +47,7 @@ def dataset_digest(dataset_dir: Path) -> str:
     files = [root / "data.yaml", *sorted((root / "labels").rglob("*.txt"))]
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
-        content = path.read_bytes()
-        if path.name == "data.yaml":  # its absolute `path` changes with the working folder
-            content = b"\n".join(line for line in content.splitlines() if not line.startswith(b"path:"))
-        digest.update(content)
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -177,15 +174,30 @@ def train(
 
 
 def _publish(run_dir: Path, outputs: dict[str, Path]) -> None:
+    """Copy what training produced to the rule's outputs; the paths Ultralytics records (data,
+    project, save_dir) become relative to the working folder, so the files do not depend on it."""
     produced = {
         "weights": run_dir / "weights" / "best.pt",
         "results": run_dir / "results.csv",
         "args": run_dir / "args.yaml",
         "curves": run_dir / "results.png",
     }
+    working_folder = f"{Path.cwd().resolve()}{os.sep}"
     for key, target in outputs.items():
         source = produced[key]
         if not source.is_file():
             raise PosepipeError(f"{source}: training finished without writing it")
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if key == "weights":
+            import torch
+
+            checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+            checkpoint["train_args"] = {
+                name: value.replace(working_folder, "") if isinstance(value, str) else value
+                for name, value in checkpoint["train_args"].items()
+            }
+            torch.save(checkpoint, target)
+        elif key == "args":
+            Path(target).write_text(source.read_text().replace(working_folder, ""))
+        else:
+            shutil.copyfile(source, target)

@@ -1,3 +1,4 @@
+import functools
 import re
 import sys
 from pathlib import Path
@@ -10,12 +11,19 @@ min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe package
 from posepipe.export import OTHER_FORMATS, missing_package
+from posepipe.config_check import config_faults
 from posepipe.tpu_mlir_env import choose_runner, environment_key
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 with open(workflow.source_path("../schemas/config.schema.yaml")) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
+
+# One line per fault, naming the key, before any job runs; then validate() fills the defaults.
+if faults := config_faults(config, SCHEMA, Path.cwd()):
+    raise WorkflowError(
+        f"config ({', '.join(map(str, workflow.configfiles)) or 'no config file'}):\n"
+        + "\n".join(faults)
+    )
+validate(config, schema="../schemas/config.schema.yaml")
 
 
 def with_defaults(entry, definition):
@@ -32,17 +40,10 @@ MODELS = {
     name: with_defaults(entry, "model") for name, entry in config["models"].items()
 }
 
-for model_name, model in MODELS.items():
-    if model["dataset"] not in DATASETS:
-        raise WorkflowError(
-            f"config: models: {model_name}: dataset '{model['dataset']}' is not one of datasets: "
-            f"{', '.join(DATASETS)}"
-        )
-
 
 # The weights that the validate step evaluates, by the `source` wildcard (the .pt and its ONNX).
 VALIDATED_WEIGHTS = {
-    "pt": "results/{model}/train/weights/best.pt",
+    "pt": "results/{model}/train/best.pt",
     "onnx": "results/{model}/{model}.onnx",
 }
 # Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
@@ -62,8 +63,12 @@ wildcard_constraints:
 
 
 def dataset_inputs(wildcards):
+    return dataset_files(wildcards.dataset)
+
+
+def dataset_files(name):
     """The COCO JSON and image folder of each split of a dataset, as named rule inputs."""
-    dataset = DATASETS[wildcards.dataset]
+    dataset = DATASETS[name]
     return {
         f"{split}_{kind}": dataset[split][key]
         for split in ("train", "val")
@@ -84,8 +89,40 @@ def model_dataset(wildcards):
     return f"results/datasets/{MODELS[wildcards.model]['dataset']}"
 
 
+def pretrained_weights(wildcards):
+    """A local .pt a model starts from is an input: a changed file retrains."""
+    architecture = MODELS[wildcards.model]["architecture"]
+    return {"pretrained": architecture} if architecture.endswith(".pt") else {}
+
+
+def model_sources(wildcards):
+    """What a model is built from: its dataset's COCO files and images, and pretrained weights."""
+    dataset = MODELS[wildcards.model]["dataset"]
+    return {
+        **dataset_files(dataset),
+        **pretrained_weights(wildcards),
+    }
+
+
+def provenance_settings(wildcards):
+    """The config every rule's params of this model derive from (`device` is a resource)."""
+    model = MODELS[wildcards.model]
+    dataset = DATASETS[model["dataset"]]
+    generated = dataset["train"]["annotations"].startswith("results/demo/")
+    return {
+        "model": {key: value for key, value in model.items() if key != "device"},
+        "dataset": dataset,
+        "quantize": QUANTIZE,
+        "demo": config["demo"] if generated else None,
+    }
+
+
 def final_targets():
-    return expand("results/{model}.mud", model=sorted(MODELS))
+    """Every model's package, and its section of `snakemake --report`."""
+    return expand(
+        ["results/{model}.mud", "results/{model}/report/summary.rst"],
+        model=sorted(MODELS),
+    )
 
 
 def validated_weights(wildcards):
@@ -98,7 +135,7 @@ def export_other_weights(wildcards):
         raise WorkflowError(
             f"export format '{wildcards.format}' needs {missing}, which is not installed"
         )
-    return f"results/{wildcards.model}/train/weights/best.pt"
+    return f"results/{wildcards.model}/train/best.pt"
 
 
 # ---- TPU-MLIR: which runner, and what it needs built first ----
@@ -128,6 +165,7 @@ CVIMODEL_TAG = {
 }[QUANTIZE["precision"]]
 
 
+@functools.cache
 def tpu_mlir_runner():
     """Chosen once, while the DAG is built (config quantize.runner; `auto` looks around)."""
     return choose_runner(

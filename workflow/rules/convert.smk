@@ -5,6 +5,7 @@ rule convert:
         directory("results/datasets/{dataset}"),
     log:
         "results/logs/convert/{dataset}.log",
+    cache: True
     conda:
         "../../envs/convert.yaml"
     threads: 2

@@ -1,10 +1,11 @@
 rule export_onnx:
     input:
-        weights="results/{model}/train/weights/best.pt",
+        weights="results/{model}/train/best.pt",
     output:
         "results/{model}/{model}.onnx",
     log:
         "results/logs/export/{model}.onnx.log",
+    cache: True
     conda:
         "../../envs/train.yaml"
     params:

@@ -6,6 +6,7 @@ rule package:
         dataset=model_dataset,
         # the figures of the very model being packaged travel with it
         metrics="results/{model}/metrics.json",
+        provenance=rules.provenance.output[0],
     output:
         mud="results/{model}.mud",
         cvimodel=f"results/{{model}}_{CVIMODEL_TAG}.cvimodel",
@@ -18,5 +19,6 @@ rule package:
         "../../envs/train.yaml"
     params:
         allow_class_count_multiple_of_3=model_setting("allow_class_count_multiple_of_3"),
+        labels=model_setting("labels"),
     script:
         "../scripts/package.py"

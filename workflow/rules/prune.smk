@@ -3,10 +3,10 @@ rule prune:
         onnx="results/{model}/{model}.onnx",
         dataset=model_dataset,
     output:
-        onnx="results/{model}/{model}_pruned.onnx",
-        outputs="results/{model}/{model}_pruned.json",
+        multiext("results/{model}/{model}_pruned", onnx=".onnx", outputs=".json"),
     log:
         "results/logs/prune/{model}.log",
+    cache: True
     conda:
         "../../envs/train.yaml"
     params:

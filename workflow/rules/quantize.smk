@@ -27,6 +27,7 @@ rule tpu_mlir_image:
     params:
         tag=TPU_MLIR_IMAGE,
         base_image=QUANTIZE["docker_base_image"],
+        build_network=QUANTIZE["docker_build_network"],
         tpu_mlir_version=QUANTIZE["tpu_mlir_version"],
     script:
         "../scripts/tpu_mlir_image.py"

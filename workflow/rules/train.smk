@@ -1,13 +1,19 @@
 rule train:
     input:
+        unpack(pretrained_weights),
         dataset=model_dataset,
     output:
-        weights="results/{model}/train/weights/best.pt",
-        results="results/{model}/train/results.csv",
-        args="results/{model}/train/args.yaml",
-        curves="results/{model}/train/results.png",
+        multiext(
+            "results/{model}/train/",
+            weights="best.pt",
+            results="results.csv",
+            args="args.yaml",
+            curves="results.png",
+        ),
     log:
         "results/logs/train/{model}.log",
+    # a result that depends only on inputs and params: reusable from SNAKEMAKE_OUTPUT_CACHE
+    cache: True
     conda:
         "../../envs/train.yaml"
     threads: 2

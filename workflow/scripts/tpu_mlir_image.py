@@ -15,7 +15,8 @@ def main():
     command = [
         "docker", "build", "--file", str(sm.input.dockerfile), "--tag", sm.params.tag,
         "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
-        "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}", str(context),
+        "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}",
+        "--network", sm.params.build_network, str(context),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     print(result.stdout + result.stderr)

@@ -1,0 +1,111 @@
+"""Snakemake's output cache across working folders, and reruns of exactly the stages a config key
+feeds (config/README.md has the table these tests check)."""
+
+import copy
+import shutil
+
+import pytest
+import torch
+from conftest import run_snakemake, set_key, tiny_config
+
+CACHED_TARGET = "results/tiny/tiny_pruned.onnx"
+
+
+def test_second_workdir_takes_training_from_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
+    run_snakemake(tmp_path / "a", tiny_config(), CACHED_TARGET, extra=["--cache"], env=env)
+    assert "Epoch" in (tmp_path / "a" / "results" / "logs" / "train" / "tiny.log").read_text()
+    run_snakemake(tmp_path / "b", tiny_config(), CACHED_TARGET, extra=["--cache"], env=env)
+    (run_log,) = (tmp_path / "b" / ".snakemake" / "log").glob("*.snakemake.log")
+    log = run_log.read_text()
+    for output in (
+        "results/datasets/demo/labels",
+        "results/tiny/train/best.pt",
+        "results/tiny/tiny.onnx",
+        CACHED_TARGET,
+    ):
+        assert f"Symlinking output file {output} from cache" in log, output
+    assert (tmp_path / "b" / "results" / "logs" / "train" / "tiny.log").stat().st_size == 0  # no training ran
+    assert (tmp_path / "b" / "results" / "tiny" / "train" / "best.pt").resolve().is_relative_to(cache)
+    best = [torch.load(w / "results/tiny/train/best.pt", weights_only=False) for w in (tmp_path / "a", tmp_path / "b")]
+    for key, tensor in best[0]["model"].state_dict().items():
+        assert torch.equal(tensor, best[1]["model"].state_dict()[key]), key
+    for path in ("results/tiny/tiny.onnx", CACHED_TARGET, "results/datasets/demo/data.yaml"):
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+
+
+# ---- rerun only what changed ----
+
+MUD = "results/tiny.mud"
+
+
+@pytest.fixture(scope="module")
+def built_tiny(tmp_path_factory, trained) -> dict:
+    """The tiny chain built once through the .mud (`trained` made the TPU-MLIR venv)."""
+    from test_reproducibility import tiny_full_config
+
+    workdir = tmp_path_factory.mktemp("reruns") / "built"
+    config = tiny_full_config()
+    run_snakemake(workdir, config, MUD)
+    return {"workdir": workdir, "config": config}
+
+
+def planned(workdir, config, target=MUD) -> set[str]:
+    """The rules a dry run would run for `target`."""
+    result = run_snakemake(workdir, config, target, extra=["--dry-run", "--quiet", "rules"])
+    rows = [line.split() for line in result.stdout.splitlines()]
+    return {row[0] for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+
+
+AFTER_QUANTIZE = {"quantize", "validate_int8", "metrics", "provenance", "package"}
+FROM_PRUNING = {"prune", "validate_device", *AFTER_QUANTIZE}
+FROM_EXPORT = {"export_onnx", "validate", *FROM_PRUNING}
+FROM_TRAINING = {"train", *FROM_EXPORT}
+
+
+def rename_label(workdir):
+    """A category renamed in the COCO JSON the dataset reads (the files are inputs, not config)."""
+    import json
+
+    path = workdir / "results" / "demo" / "annotations" / "train.json"
+    coco = json.loads(path.read_text())
+    coco["categories"][0]["name"] = "walker"
+    path.write_text(json.dumps(coco))
+
+
+RERUN_TABLE = [
+    ("quantize.calibration_images", set_key(["quantize", "calibration_images"], 3), AFTER_QUANTIZE),
+    ("quantize.deploy_tolerance", set_key(["quantize", "deploy_tolerance"], [0.5, 0.2]), AFTER_QUANTIZE),
+    ("quantize.mean", set_key(["quantize", "mean"], [1, 1, 1]), AFTER_QUANTIZE),
+    ("models.tiny.epochs", set_key(["models", "tiny", "epochs"], 2), FROM_TRAINING),
+    ("models.tiny.batch", set_key(["models", "tiny", "batch"], 2), FROM_TRAINING),
+    ("models.tiny.imgsz", set_key(["models", "tiny", "imgsz"], [96, 96]), FROM_TRAINING),
+    ("models.tiny.architecture", set_key(["models", "tiny", "architecture"], "yolo11n-pose.yaml"), FROM_TRAINING),
+    ("models.tiny.labels", set_key(["models", "tiny", "labels"], ["walker"]), {"provenance", "package"}),
+    ("models.tiny.device", set_key(["models", "tiny", "device"], "0"), set()),  # a resource, not a param
+    ("models.tiny.opset", set_key(["models", "tiny", "opset"], 16), FROM_EXPORT),
+    (
+        "models.tiny.allow_class_count_multiple_of_3",
+        set_key(["models", "tiny", "allow_class_count_multiple_of_3"], True),
+        FROM_PRUNING,
+    ),  # fmt: skip
+    ("datasets.demo.flip_idx", set_key(["datasets", "demo", "flip_idx"], list(range(17))), {"convert", *FROM_TRAINING}),
+    ("demo.seed", set_key(["demo", "seed"], 1), {"demo_dataset", "convert", *FROM_TRAINING}),
+]
+
+
+@pytest.mark.parametrize(("key", "change", "expected"), RERUN_TABLE, ids=[row[0] for row in RERUN_TABLE])
+def test_changing_a_key_reruns_exactly_the_stages_it_feeds(built_tiny, key, change, expected):
+    config = copy.deepcopy(built_tiny["config"])
+    assert planned(built_tiny["workdir"], config) == set()
+    change(config)
+    assert planned(built_tiny["workdir"], config) == expected
+
+
+def test_a_renamed_label_reruns_conversion_onwards(built_tiny, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(built_tiny["workdir"], workdir, symlinks=True)
+    rename_label(workdir)
+    assert planned(workdir, built_tiny["config"]) == {"convert", *FROM_TRAINING}

@@ -1,0 +1,92 @@
+"""A bad config stops Snakemake before any job runs, with one line naming the key (and the file)."""
+
+import copy
+
+import pytest
+from conftest import run_snakemake, set_key, tiny_config
+
+
+def with_change(change) -> dict:
+    config = copy.deepcopy(tiny_config())
+    change(config)
+    return config
+
+
+def external_dataset(annotations: str, images: str):
+    def change(config):
+        config["datasets"]["mine"] = {
+            "train": {"annotations": annotations, "images": images},
+            "val": {"annotations": annotations, "images": images},
+        }
+        config["models"]["tiny"]["dataset"] = "mine"
+
+    return change
+
+
+def write_dataset_files(workdir):
+    (workdir / "data" / "images").mkdir(parents=True)
+    (workdir / "data" / "ann.json").write_text("{}")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            set_key(["models", "tiny", "epochz"], 3),
+            "models.tiny: unknown key 'epochz' (known keys: allow_class_count_multiple_of_3, architecture,",
+            id="unknown-key",
+        ),
+        pytest.param(
+            set_key(["quantize", "calibration_count"], 3),
+            "quantize: unknown key 'calibration_count' (known keys:",
+            id="unknown-quantize-key",
+        ),
+        pytest.param(
+            set_key(["models", "tiny", "epochs"], "ten"),
+            "models.tiny.epochs: 'ten' is not of type 'integer'",
+            id="wrong-type",
+        ),  # fmt: skip
+        pytest.param(
+            set_key(["models", "tiny", "imgsz"], [200, 320]),
+            "models.tiny.imgsz[0]: 200 is not a multiple of 32",
+            id="imgsz-not-multiple-of-32",
+        ),  # fmt: skip
+        pytest.param(
+            set_key(["models", "tiny", "imgsz"], [224]), "models.tiny.imgsz: [224] is too short", id="imgsz-one-number"
+        ),  # fmt: skip
+        pytest.param(
+            set_key(["models", "tiny", "dataset"], "absent"),
+            "models.tiny.dataset: 'absent' is not one of datasets: demo",
+            id="unknown-dataset",
+        ),
+        pytest.param(
+            external_dataset("data/missing.json", "data/images"),
+            "datasets.mine.train.annotations: file 'data/missing.json' does not exist",
+            id="missing-annotations",
+        ),
+        pytest.param(
+            external_dataset("data/ann.json", "data/no-such-folder"),
+            "datasets.mine.train.images: folder 'data/no-such-folder' does not exist",
+            id="missing-images-folder",
+        ),
+        pytest.param(
+            set_key(["models", "tiny", "architecture"], "weights/my best.pt"),
+            "models.tiny.architecture: file 'weights/my best.pt' does not exist",
+            id="missing-pretrained-weights",
+        ),
+        pytest.param(
+            lambda config: config["models"].update({"x;$(touch pwned)": config["models"].pop("tiny")}),
+            "models: 'x;$(touch pwned)' does not match",
+            id="hostile-model-name",
+        ),
+    ],
+)
+def test_config_fault_is_named_before_any_job_runs(tmp_path, change, expected):
+    write_dataset_files(tmp_path)
+    result = run_snakemake(tmp_path, with_change(change), extra=["--dry-run"], check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"config ({tmp_path / 'test-config.yaml'}):" in output
+    assert expected in output, output[-2000:]
+    assert "Traceback" not in output and "On instance" not in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "pwned").exists()

@@ -1,0 +1,226 @@
+"""Reproducible rebuilds, provenance, hostile names and paths, and failures that leave nothing
+a later run could take as complete. Real Snakemake runs of the whole chain, TPU-MLIR included."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import REPO, run_snakemake, tiny_config
+
+HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
+HOSTILE_FOLDER = "my data; $(touch pwned-path)"
+
+
+def tiny_full_config() -> dict:
+    config = tiny_config()
+    # one epoch gives a model whose INT8 outputs are far from its float ones: these tests are
+    # about bytes and files, not accuracy, so the deploy check is loose
+    config["quantize"] = {
+        "venv_root": str(Path("~/.cache/posepipe").expanduser()),
+        "deploy_tolerance": [0.5, 0.1],
+        "calibration_images": 4,
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def built_twice(tmp_path_factory, trained) -> tuple[Path, Path]:
+    """Two builds from scratch of the tiny config, in two folders (`trained` built the TPU-MLIR venv)."""
+    root = tmp_path_factory.mktemp("rebuild")
+    for name in ("a", "b"):
+        run_snakemake(root / name, tiny_full_config(), "results/tiny.mud")
+    return root / "a", root / "b"
+
+
+BYTE_IDENTICAL = [
+    "results/datasets/demo/data.yaml",
+    "results/tiny/train/args.yaml",
+    "results/tiny/tiny.onnx",
+    "results/tiny/tiny_pruned.onnx",
+    "results/tiny/tiny_pruned.json",
+    "results/tiny/tiny_int8.cvimodel",
+    "results/tiny/metrics.json",
+    "results/tiny.mud",
+    "results/tiny_labels.txt",
+]
+
+
+def test_two_builds_from_scratch_are_byte_identical(built_twice):
+    a, b = built_twice
+    labels = sorted((a / "results" / "datasets" / "demo" / "labels").rglob("*.txt"))
+    assert len(labels) == 12
+    for path in [*(str(p.relative_to(a)) for p in labels), *BYTE_IDENTICAL]:
+        assert (a / path).read_bytes() == (b / path).read_bytes(), path
+
+
+def test_provenance_and_zip_differ_only_by_the_checkpoint_file(built_twice):
+    """best.pt holds its training date, wall-clock epoch times and torch's random serialization
+    id: its tensors are equal (next test), its sha256 in provenance.json is not."""
+    records = [json.loads((w / "results" / "tiny" / "provenance.json").read_text()) for w in built_twice]
+    hashes = [r["artifacts"]["weights"].pop("sha256") for r in records]
+    assert records[0] == records[1] and hashes[0] != hashes[1]
+    archives = [zipfile.ZipFile(w / "results" / "tiny_maixcam.zip") for w in built_twice]
+    assert archives[0].namelist() == archives[1].namelist()
+    for name in archives[0].namelist():
+        if name != "provenance.json":
+            assert archives[0].read(name) == archives[1].read(name), name
+
+
+def test_two_builds_train_identical_weights(built_twice):
+    a, b = (torch.load(w / "results/tiny/train/best.pt", weights_only=False) for w in built_twice)
+    assert a["train_args"]["data"] == "results/tiny/train-run/data.yaml"  # relative to the working folder
+    state_a, state_b = a["model"].state_dict(), b["model"].state_dict()
+    assert state_a.keys() == state_b.keys() and len(state_a) > 100
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_provenance_records_sources_artifacts_settings_and_software(built_twice):
+    workdir = built_twice[0]
+    record = json.loads((workdir / "results" / "tiny" / "provenance.json").read_text())
+    sources = record["inputs"]
+    assert sources["train_json"] == {
+        "path": "results/demo/annotations/train.json",
+        "sha256": sha256(workdir / "results/demo/annotations/train.json"),
+    }
+    assert sources["val_images"]["files"] == 4 and len(sources["val_images"]["sha256"]) == 64
+    artifacts = record["artifacts"]
+    for key, path in (("weights", "results/tiny/train/best.pt"), ("cvimodel", "results/tiny/tiny_int8.cvimodel")):
+        assert artifacts[key] == {"path": path, "sha256": sha256(workdir / path)}
+    assert artifacts["dataset"]["files"] == 1 + 12 + 12  # data.yaml, labels, image links (no caches)
+    assert record["settings"]["model"]["epochs"] == 1 and record["settings"]["demo"]["train_images"] == 8
+    assert record["settings"]["quantize"]["deploy_tolerance"] == [0.5, 0.1]
+    software = record["software"]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert software["workflow"]["commit"] == head and isinstance(software["workflow"]["dirty"], bool)
+    assert software["packages"]["ultralytics"] == "8.4.190" and software["packages"]["torch"] == "2.14.1"
+    assert software["tpu_mlir"]["version"] == "1.28.1" and software["tpu_mlir"]["runner"]["kind"] == "venv"
+    with zipfile.ZipFile(workdir / "results" / "tiny_maixcam.zip") as archive:
+        assert archive.read("provenance.json") == (workdir / "results" / "tiny" / "provenance.json").read_bytes()
+
+
+# ---- hostile names: labels and paths with quotes, `;`, `$()` and spaces never reach a shell ----
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, trained) -> Path:
+    """The tiny chain, through the .mud, on a dataset in a folder named like a shell command,
+    with a category named like one."""
+    from posepipe import demo
+
+    workdir = tmp_path_factory.mktemp("hostile") / "work"
+    data = workdir / HOSTILE_FOLDER
+    splits = {"train": 8, "val": 4}
+    files = {split: data / f"{split} annotations.json" for split in splits}
+    demo.generate(0, splits, 160, 128, files, {split: data / f"images {split}" for split in splits})
+    for path in files.values():
+        coco = json.loads(path.read_text())
+        coco["categories"][0]["name"] = HOSTILE_LABEL
+        path.write_text(json.dumps(coco))
+    config = tiny_full_config()
+    config["datasets"] = {
+        "mine": {
+            split: {
+                "annotations": f"{HOSTILE_FOLDER}/{split} annotations.json",
+                "images": f"{HOSTILE_FOLDER}/images {split}",
+            }
+            for split in splits
+        }
+    }
+    config["models"]["tiny"]["dataset"] = "mine"
+    run_snakemake(workdir, config, "results/tiny.mud")
+    return workdir
+
+
+def test_hostile_labels_and_paths_arrive_intact_and_run_nothing(hostile):
+    mud = (hostile / "results" / "tiny.mud").read_text()
+    assert f"labels = {HOSTILE_LABEL}" in mud
+    data = yaml.safe_load((hostile / "results" / "datasets" / "mine" / "data.yaml").read_text())
+    assert data["names"] == {0: HOSTILE_LABEL}
+    assert not list(hostile.parent.rglob("pwned*")) and not list(REPO.rglob("pwned*"))
+    record = json.loads((hostile / "results" / "tiny" / "provenance.json").read_text())
+    assert record["inputs"]["train_json"]["path"] == f"{HOSTILE_FOLDER}/train annotations.json"
+
+
+# ---- failures leave nothing that a later run would take as complete ----
+
+
+def copy_of(workdir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "work"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy
+
+
+def planned_jobs(workdir: Path, config: dict, target: str) -> set[str]:
+    from test_cache_and_reruns import planned
+
+    return planned(workdir, config, target)
+
+
+def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path, trained):
+    from posepipe import demo
+
+    splits = {"train": 8, "val": 4}
+    files = {split: tmp_path / "data" / f"{split}.json" for split in splits}
+    folders = {split: tmp_path / "data" / split for split in splits}
+    demo.generate(0, splits, 160, 128, files, folders)
+    sixth = sorted(folders["train"].iterdir())[5]
+    sixth.write_bytes(b"\xff\xd8\xff not a jpeg")  # the sixth of eight images is broken
+    config = tiny_full_config()
+    config["datasets"] = {"mine": {s: {"annotations": str(files[s]), "images": str(folders[s])} for s in splits}}
+    config["models"]["tiny"]["dataset"] = "mine"
+    result = run_snakemake(tmp_path / "work", config, "results/datasets/mine", check=False)
+    assert result.returncode != 0 and f"{sixth}" in result.stderr
+    datasets = tmp_path / "work" / "results" / "datasets"
+    assert not datasets.exists() or list(datasets.iterdir()) == []  # neither the dataset nor its staging folder
+    assert "convert" in planned_jobs(tmp_path / "work", config, "results/datasets/mine")
+
+
+def test_export_killed_mid_way_is_redone(hostile, tmp_path):
+    workdir = copy_of(hostile, tmp_path)
+    config = yaml.safe_load((workdir / "test-config.yaml").read_text())
+    onnx = workdir / "results" / "tiny" / "tiny.onnx"
+    before = onnx.read_bytes()
+    # a power cut: the whole Snakemake process group dies while the export job runs
+    config_file = workdir / "test-config.yaml"
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config_file), "--cores", "2", "results/tiny/tiny.onnx", "--forcerun", "export_onnx",
+    ]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as run:
+        deadline = time.monotonic() + 120
+        while not (workdir / "results" / "tiny" / "export-run" / "onnx" / "model.pt").exists():
+            assert run.poll() is None and time.monotonic() < deadline, "the export job never started"
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGKILL)
+    assert "export_onnx" in planned_jobs(workdir, config, "results/tiny/tiny.onnx")  # what is left is not done
+    run_snakemake(workdir, config, extra=["--unlock"])  # as Snakemake asks after a kill
+    run_snakemake(workdir, config, "results/tiny/tiny.onnx")
+    assert onnx.read_bytes() == before
+
+
+def test_failed_tolerance_leaves_no_cvimodel_nor_package(hostile, tmp_path):
+    workdir = copy_of(hostile, tmp_path)
+    config = yaml.safe_load((workdir / "test-config.yaml").read_text())
+    config["quantize"]["deploy_tolerance"] = [0.9999, 0.9999]
+    result = run_snakemake(workdir, config, "results/tiny.mud", check=False)
+    assert result.returncode != 0
+    assert "model_deploy.py: tensor /model.22/" in result.stderr and "(tolerance 0.9999,0.9999)" in result.stderr
+    for left in ("tiny_int8.cvimodel", "quantize/report.json"):
+        assert not (workdir / "results" / "tiny" / left).exists(), left
+    # the .mud of the previous build stays, but is not taken as up to date
+    assert {"quantize", "package"} <= planned_jobs(workdir, config, "results/tiny.mud")

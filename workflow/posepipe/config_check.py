@@ -1,0 +1,62 @@
+"""The configuration, checked before any job runs: every schema fault and every missing input
+file as one line that names the key, instead of jsonschema's dump of the schema and instance."""
+
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+# Dataset paths under results/ are produced by the workflow itself (the demo data).
+WORKFLOW_OUTPUTS = "results/"
+
+
+def key_path(parts) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "(top level)"
+
+
+def describe(error) -> str:
+    where = key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        return f"{where}: unknown key {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
+    hint = error.schema.get("description") if error.validator in ("pattern", "multipleOf") else None
+    return f"{where}: {error.message}" + (f" ({hint})" if hint else "")
+
+
+def schema_errors(config: dict, schema: dict) -> list[str]:
+    errors = Draft202012Validator(schema).iter_errors(config)
+    return [describe(e) for e in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])]
+
+
+def missing_files(config: dict, workdir: Path) -> list[str]:
+    """Inputs named by the config that are not there (relative paths are from the working folder)."""
+    wanted = []
+    for name, dataset in config.get("datasets", {}).items():
+        for split in ("train", "val"):
+            for key, is_dir in (("annotations", False), ("images", True)):
+                wanted.append((f"datasets.{name}.{split}.{key}", dataset[split][key], is_dir))
+    for name, model in config.get("models", {}).items():
+        if model["architecture"].endswith(".pt"):
+            wanted.append((f"models.{name}.architecture", model["architecture"], False))
+    faults = []
+    for key, path, is_dir in wanted:
+        if path.startswith(WORKFLOW_OUTPUTS):
+            continue
+        found = Path(workdir, path).expanduser()
+        if not (found.is_dir() if is_dir else found.is_file()):
+            faults.append(f"{key}: {'folder' if is_dir else 'file'} '{path}' does not exist")
+    return faults
+
+
+def unknown_datasets(config: dict) -> list[str]:
+    datasets = config.get("datasets", {})
+    return [
+        f"models.{name}.dataset: '{model['dataset']}' is not one of datasets: {', '.join(datasets)}"
+        for name, model in config.get("models", {}).items()
+        if model["dataset"] not in datasets
+    ]
+
+
+def config_faults(config: dict, schema: dict, workdir: Path) -> list[str]:
+    """Schema faults first; references and files are only looked at in a config of the right shape."""
+    return schema_errors(config, schema) or unknown_datasets(config) + missing_files(config, workdir)

@@ -1,0 +1,84 @@
+"""provenance.json: what a packaged model was built from and with, so that the file on the device
+can be traced to its data, settings, code and tools. No time stamps: the same build gives the
+same record, byte for byte."""
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import subprocess
+from pathlib import Path
+
+# The packages whose versions decide the bytes of an artifact.
+PACKAGES = ("snakemake", "ultralytics", "torch", "torchvision", "onnx", "onnxruntime", "onnxsim", "numpy", "pyyaml")
+CHUNK = 1 << 20
+# Snakemake's marker in directory outputs, and the label caches Ultralytics writes beside a
+# dataset's labels when it reads them: bookkeeping, not content
+NOT_CONTENT = (".snakemake_timestamp", ".cache")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe(path: Path) -> dict:
+    """A file's sha256; for a folder, one sha256 over its files' relative names and sha256s."""
+    path = Path(path)
+    if path.is_file():
+        return {"path": str(path), "sha256": file_sha256(path)}
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(NOT_CONTENT))
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+    return {"path": str(path), "files": len(files), "sha256": digest.hexdigest()}
+
+
+def git_state(repo_dir: Path) -> dict | None:
+    """The checkout's commit and whether files differ from it; None outside a git checkout."""
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        commit = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(git("status", "--porcelain").stdout.strip())}
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
+    report = json.loads(Path(quantize_report).read_text())
+    return {
+        "model": model,
+        "inputs": {key: describe(path) for key, path in sorted(inputs.items())},
+        "artifacts": {key: describe(path) for key, path in sorted(artifacts.items())},
+        "settings": settings,
+        "software": {
+            "workflow": git_state(repo_dir),
+            "packages": package_versions(),
+            "tpu_mlir": {"version": report["tpu_mlir_version"], "runner": report["runner"]},
+        },
+    }
+
+
+def write_provenance(record: dict, destination: Path) -> None:
+    destination = Path(destination)
+    partial = destination.with_name(f".{destination.name}.partial")
+    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, destination)

@@ -1,0 +1,126 @@
+"""The model's page of `snakemake --report`: one reStructuredText summary per model that the
+report's front page includes (workflow/report/workflow.rst). Metrics side by side, the pruned
+graph's outputs, the quantization similarities, the training curves and val images with what
+the device-faithful decoder finds drawn on them; images are embedded, so the page stands alone."""
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+
+METRIC_SOURCES = {
+    "pt": "Ultralytics, .pt",
+    "onnx": "Ultralytics, ONNX",
+    "device_float": "device decoder, pruned ONNX (float)",
+    "int8": "device decoder, cvimodel (INT8)",
+}
+GRID_COLUMNS = 4
+THUMB_WIDTH = 320
+# the decoder's thresholds as a user would set them on the device (not the 0.001 of mAP)
+DRAW_SETTINGS = {"conf_th": 0.5, "iou_th": 0.45, "keypoint_th": 0.5}
+
+
+def list_table(title: str, header: list[str], rows: list[list]) -> str:
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def figure(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def metrics_rows(metrics: dict) -> list[list]:
+    columns = [(kind, name) for kind in ("box", "pose") for name in ("mAP50", "mAP50-95")]
+    return [
+        [label, metrics[key]["images"], *(figure(metrics[key][kind][name]) for kind, name in columns)]
+        for key, label in METRIC_SOURCES.items()
+        if key in metrics
+    ]
+
+
+def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list]:
+    """The compared output tensors of each step (the tools compare every intermediate one too)."""
+    return [
+        [step, block["tensor"], figure(block.get("cosine", "")), figure(block.get("euclidean", "")), block["verdict"]]
+        for step, blocks in quantize_report["similarity"].items()
+        for block in blocks
+        if block["tensor"].startswith(tuple(output_names))
+    ]
+
+
+def embedded_png(title: str, png: bytes) -> str:
+    # docutils refuses lines over 10,000 characters; browsers drop the newlines of a data: URL
+    data = base64.b64encode(png).decode()
+    lines = [data[i : i + 76] for i in range(0, len(data), 76)]
+    source = "\n   ".join(["data:image/png;base64,", *lines])
+    return f'.. raw:: html\n\n   <figure><img alt="{title}" src="{source}" style="max-width:100%"/></figure>\n'
+
+
+def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, curves_png: bytes, grid_png: bytes):
+    title = f"Model {model}"
+    parts = [
+        f"{title}\n{'=' * len(title)}\n",
+        list_table(
+            f"{model}: metrics on the val images",
+            ["source", "images", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95"],
+            metrics_rows(metrics),
+        ),
+        list_table(
+            f"{model}: outputs of the pruned graph (what MaixCAM reads)",
+            ["role", "tensor", "shape"],
+            [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
+        ),
+        f"Quantization: {quantize_report['precision']} with TPU-MLIR {quantize_report['tpu_mlir_version']}, "
+        f"{len(quantize_report['calibration_images'])} calibration images.\n",
+        list_table(
+            f"{model}: quantization similarity",
+            ["step", "tensor", "cosine", "euclidean", "verdict"],
+            similarity_rows(quantize_report, [o["name"] for o in pruned["outputs"]]),
+        ),
+        f"Training curves of {model}:\n",
+        embedded_png(f"{model} training curves", curves_png),
+        f"Val images of {model} through the pruned ONNX and the device decoder "
+        f"(score >= {DRAW_SETTINGS['conf_th']}, keypoints >= {DRAW_SETTINGS['keypoint_th']}):\n",
+        embedded_png(f"{model} predictions", grid_png),
+    ]
+    return "\n".join(parts)
+
+
+def prediction_grid(pruned_onnx: Path, dataset_dir: Path, count: int) -> bytes:
+    """The first `count` val images with the decoded boxes and kept keypoints drawn, as one PNG."""
+    import onnxruntime
+    from PIL import Image, ImageDraw
+
+    from posepipe import decoder
+    from posepipe.validate import device_inputs
+
+    session = onnxruntime.InferenceSession(str(pruned_onnx), providers=["CPUExecutionProvider"])
+    height, width = session.get_inputs()[0].shape[2:]
+    names = [o.name for o in session.get_outputs()]
+    thumbs = []
+    for index, (path, size, array) in enumerate(device_inputs(dataset_dir, height, width)):
+        if index == count:
+            break
+        detections = decoder.decode(session.run(names, {"images": array}), (height, width), size, **DRAW_SETTINGS)
+        image = Image.open(path).convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for d in detections:
+            draw.rectangle(d.box_xyxy, outline=(255, 64, 64), width=2)
+            points = np.array(d.points, dtype=float).reshape(-1, 2)
+            for (x, y), kept in zip(points, d.kept):
+                if kept:
+                    draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(64, 255, 64))
+        scale = THUMB_WIDTH / image.width
+        thumbs.append(image.resize((THUMB_WIDTH, round(image.height * scale))))
+    rows = -(-len(thumbs) // GRID_COLUMNS)
+    cell = max(t.height for t in thumbs)
+    grid = Image.new("RGB", (THUMB_WIDTH * min(GRID_COLUMNS, len(thumbs)), cell * rows), (255, 255, 255))
+    for index, thumb in enumerate(thumbs):
+        grid.paste(thumb, ((index % GRID_COLUMNS) * THUMB_WIDTH, (index // GRID_COLUMNS) * cell))
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG")
+    return buffer.getvalue()

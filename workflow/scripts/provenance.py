@@ -1,0 +1,23 @@
+"""Rule provenance: results/{model}/provenance.json, what the packaged model was built from."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.provenance import provenance, write_provenance  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    files = {key: sm.input[key] for key in sm.input.keys() if key != "report"}
+    sources = {key: path for key, path in files.items() if key in sm.params.sources}
+    artifacts = {key: path for key, path in files.items() if key not in sm.params.sources}
+    record = provenance(
+        sm.wildcards.model, sources, artifacts, sm.params.settings, Path(sm.input.report), Path(sm.params.repo_dir)
+    )
+    write_provenance(record, Path(sm.output[0]))
+
+
+run_rule(main, sm.log[0])

@@ -1,0 +1,28 @@
+"""Rule report_summary: the model's section of `snakemake --report` (results/{model}/report/summary.rst)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.report import prediction_grid, summary_rst  # noqa: E402
+from posepipe.ultralytics_env import prepare  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    prepare(Path(sm.params.ultralytics_config))
+    text = summary_rst(
+        sm.wildcards.model,
+        json.loads(Path(sm.input.metrics).read_text()),
+        json.loads(Path(sm.input.pruned).read_text()),
+        json.loads(Path(sm.input.quantize_report).read_text()),
+        Path(sm.input.curves).read_bytes(),
+        prediction_grid(Path(sm.input.pruned_onnx), Path(sm.input.dataset), sm.params.grid_images),
+    )
+    Path(sm.output[0]).write_text(text)
+
+
+run_rule(main, sm.log[0])
