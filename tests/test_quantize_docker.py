@@ -1,0 +1,154 @@
+"""The docker route of TPU-MLIR, for real: a real dockerd (tests/docker/local-docker.sh, started by
+.ci/run), the derived image built by rule tpu_mlir_image from envs/tpu-mlir.Dockerfile, and the
+tools run in containers. No image registry is reachable here, so the Dockerfile's base is a local
+stand-in for sophgo/tpuc_dev (tests/docker/standin-image.sh: Debian + Python 3.10 + the tools'
+dependencies, without tpu_mlir, which the Dockerfile installs from PyPI).
+
+Also: how `auto` picks a runner, against the real daemon and interpreters of this machine."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_snakemake, small_model_config
+from posepipe.errors import PosepipeError
+from posepipe.quantize import Runner, ToleranceError
+from posepipe.tpu_mlir_env import choose_runner, docker_answers
+
+STANDIN_SCRIPT = REPO / "tests" / "docker" / "standin-image.sh"
+
+
+@pytest.fixture(scope="module")
+def standin_base(trained) -> str:
+    """Tag of the local stand-in for sophgo/tpuc_dev, built once per machine from the TPU-MLIR venv."""
+    if not docker_answers():
+        pytest.skip("no docker daemon answers: `bash tests/docker/local-docker.sh start` (Debian docker.io) starts one")
+    if not shutil.which("debootstrap"):
+        pytest.skip("the stand-in base image needs Debian's debootstrap")
+    venv = Path(runner_used(trained)["location"])
+    python_home = next(
+        line.split("=", 1)[1].strip()
+        for line in (venv / "pyvenv.cfg").read_text().splitlines()
+        if line.startswith("home")
+    )
+    key = hashlib.sha256(STANDIN_SCRIPT.read_bytes() + venv.name.encode()).hexdigest()[:12]
+    tag = f"posepipe-test/tpuc-dev-standin:{key}"
+    site_packages = next((venv / "lib").glob("python3.10/site-packages"))
+    subprocess.run(["bash", str(STANDIN_SCRIPT), tag, str(Path(python_home).parent), str(site_packages)], check=True)
+    return tag
+
+
+def runner_used(workdir: Path) -> dict:
+    return json.loads((workdir / "results" / "small" / "quantize" / "report.json").read_text())["runner"]
+
+
+def docker_config(base_image: str) -> dict:
+    config = small_model_config()
+    config["quantize"].update(runner="docker", docker_base_image=base_image, docker_build_network="host")
+    return config
+
+
+@pytest.fixture(scope="module")
+def docker_built(trained, standin_base, tmp_path_factory) -> Path:
+    """The trained workdir, copied, then quantized, validated and packaged again through docker:
+    the change of runner reruns exactly those stages."""
+    workdir = tmp_path_factory.mktemp("docker") / "work"
+    shutil.copytree(trained, workdir, symlinks=True, ignore=shutil.ignore_patterns("home", "test-config.yaml"))
+    run_snakemake(workdir, docker_config(standin_base), "results/small.mud")
+    return workdir
+
+
+def test_the_image_is_built_from_the_dockerfile_and_tagged_by_its_hash(docker_built, standin_base):
+    (image_file,) = (docker_built / "results" / ".tpu-mlir").glob("image-*.id")
+    tag, image_id = image_file.read_text().split()
+    key = image_file.stem.removeprefix("image-")
+    assert tag == f"posepipe/tpu-mlir:{key}" and runner_used(docker_built) == {"kind": "docker", "location": tag}
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image_id], capture_output=True, text=True
+    ).stdout
+    assert "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" in history and "TPU_MLIR_VERSION=1.28.1" in history
+    assert "Version: 1.28.1" in pip_show_tpu_mlir(tag).stdout
+    assert pip_show_tpu_mlir(standin_base).returncode != 0, "the stand-in base must not hold tpu_mlir"
+
+
+def pip_show_tpu_mlir(image: str) -> subprocess.CompletedProcess:
+    command = ["docker", "run", "--rm", "--network", "none", image, "python3.10", "-m", "pip", "show", "tpu_mlir"]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_docker_route_gives_the_venv_route_s_cvimodel(docker_built, trained):
+    quantize = docker_built / "results" / "small" / "quantize"
+    report = json.loads((quantize / "report.json").read_text())
+    assert all(b["passed"] for b in report["similarity"]["deploy"]) and report["tpu_mlir_version"] == "1.28.1"
+    docker_model = docker_built / "results" / "small" / "small_int8.cvimodel"
+    venv_model = trained / "results" / "small" / "small_int8.cvimodel"
+    assert docker_model.read_bytes() == venv_model.read_bytes()  # build time fixed, the rest is the same
+    metrics = json.loads((docker_built / "results" / "small" / "metrics.json").read_text())
+    assert metrics["int8"]["box"]["mAP50"] > 0.3
+    assert (docker_built / "results" / "small.mud").read_text() == (trained / "results" / "small.mud").read_text()
+
+
+def test_container_files_belong_to_the_calling_user(docker_built):
+    quantize = docker_built / "results" / "small" / "quantize"
+    produced = [p for p in quantize.rglob("*")] + [docker_built / "results" / "small" / "small_int8.cvimodel"]
+    assert len(produced) > 10
+    owners = {(p.lstat().st_uid, p.lstat().st_gid) for p in produced}
+    assert owners == {(os.getuid(), os.getgid())}
+
+
+def test_containers_run_without_network_privileges_or_other_mounts(tmp_path):
+    argv, _ = Runner("docker", "posepipe/tpu-mlir:x").command(["model_transform.py", "--help"], tmp_path)
+    assert argv[:3] == ["docker", "run", "--rm"]
+    assert argv[argv.index("--network") + 1] == "none"
+    assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert [a for a in argv if a.startswith("--volume")] == [f"--volume={tmp_path.resolve()}:/work"]
+    assert not any(a.startswith(("--privileged", "--cap-add", "--device", "-v")) for a in argv)
+    assert argv[-3:] == ["posepipe/tpu-mlir:x", "model_transform.py", "--help"]
+
+
+def test_the_container_has_no_network(docker_built):
+    tag = runner_used(docker_built)["location"]
+    argv, _ = Runner("docker", tag).command(
+        ["python3.10", "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=5)"], docker_built
+    )
+    probe = subprocess.run(argv, capture_output=True, text=True)
+    assert probe.returncode != 0 and ("gaierror" in probe.stderr or "unreachable" in probe.stderr)
+
+
+def test_a_missed_tolerance_in_docker_fails_with_the_tensor_and_the_figure(docker_built, tmp_path):
+    from test_quantize import quantize_trained
+
+    with pytest.raises(ToleranceError) as error:
+        quantize_trained(docker_built, tmp_path, deploy_tolerance=[0.9999, 0.9999])
+    assert str(error.value).startswith("model_deploy.py: tensor /model.22/") and "(tolerance 0.9999,0.9999)" in str(
+        error.value
+    )
+    assert not (tmp_path / "small.cvimodel").exists()
+
+
+# ---- `auto`: which runner, on this machine ----
+
+
+def test_auto_takes_docker_when_the_image_or_its_base_is_there(docker_built, standin_base):
+    tag = runner_used(docker_built)["location"]
+    assert choose_runner("auto", "python3.10", "absent/base:0", tag, under_conda=False) == "docker"
+    assert choose_runner("auto", "python3.10", standin_base, "absent/image:0", under_conda=False) == "docker"
+
+
+def test_auto_falls_back_to_python310_then_conda_then_one_error(monkeypatch, tmp_path):
+    assert choose_runner("auto", "python3.10", "absent/base:0", "absent/image:0", under_conda=False) == "venv"
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # hides pyenv's 3.10
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # pyenv shims out of reach
+    assert choose_runner("auto", "no-such-python", "absent/base:0", "absent/image:0", under_conda=True) == "conda"
+    with pytest.raises(PosepipeError) as error:
+        choose_runner("auto", "no-such-python", "absent/base:0", "absent/image:0", under_conda=False)
+    message = str(error.value)
+    assert all(way in message for way in ("docker", "Python 3.10", "--sdm conda")) and "\n" not in message
+
+
+def test_configured_runner_is_taken_as_is():
+    assert choose_runner("venv", "no-such-python", "a", "b", under_conda=False) == "venv"
