@@ -17,6 +17,5 @@ rule provenance:
     params:
         settings=provenance_settings,
         sources=lambda wildcards: sorted(model_sources(wildcards)),
-        repo_dir=workflow.basedir,
     script:
         "../scripts/provenance.py"

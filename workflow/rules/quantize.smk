@@ -1,6 +1,6 @@
+# No inputs: the recipe files (envs/) are hashed into the output's path, which is what must
+# change with them; an absolute input path would rerun these whenever another clone runs here.
 rule tpu_mlir_venv:
-    input:
-        requirements=TPU_MLIR_REQUIREMENTS,
     output:
         f"{TPU_MLIR_VENV}/.complete",
     log:
@@ -15,9 +15,6 @@ rule tpu_mlir_venv:
 
 
 rule tpu_mlir_image:
-    input:
-        dockerfile=TPU_MLIR_DOCKERFILE,
-        requirements=TPU_MLIR_REQUIREMENTS,
     output:
         f"results/.tpu-mlir/image-{TPU_MLIR_KEY}.id",
     log:

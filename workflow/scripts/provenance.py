@@ -8,6 +8,7 @@ from posepipe.errors import run_rule  # noqa: E402
 from posepipe.provenance import provenance, write_provenance  # noqa: E402
 
 sm = snakemake  # noqa: F821
+CHECKOUT = Path(sm.scriptdir).resolve().parent.parent  # this workflow's clone: its git state is recorded
 
 
 def main():
@@ -15,7 +16,7 @@ def main():
     sources = {key: path for key, path in files.items() if key in sm.params.sources}
     artifacts = {key: path for key, path in files.items() if key not in sm.params.sources}
     record = provenance(
-        sm.wildcards.model, sources, artifacts, sm.params.settings, Path(sm.input.report), Path(sm.params.repo_dir)
+        sm.wildcards.model, sources, artifacts, sm.params.settings, Path(sm.input.report), CHECKOUT
     )
     write_provenance(record, Path(sm.output[0]))
 

@@ -8,15 +8,15 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the pos
 from posepipe.errors import PosepipeError, run_rule  # noqa: E402
 
 sm = snakemake  # noqa: F821
+ENVS = Path(sm.scriptdir).resolve().parent.parent / "envs"  # the recipe hashed into the image tag
 
 
 def main():
-    context = Path(sm.input.dockerfile).parent
     command = [
-        "docker", "build", "--file", str(sm.input.dockerfile), "--tag", sm.params.tag,
+        "docker", "build", "--file", str(ENVS / "tpu-mlir.Dockerfile"), "--tag", sm.params.tag,
         "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
         "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}",
-        "--network", sm.params.build_network, str(context),
+        "--network", sm.params.build_network, str(ENVS),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     print(result.stdout + result.stderr)
