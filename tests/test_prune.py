@@ -105,56 +105,149 @@ def pruned_small(trained) -> Path:
 
 
 def ultralytics_predictions(weights: Path, letterboxed: np.ndarray, conf: float):
+    """Ultralytics' predict on the .pt: xyxy boxes, scores, keypoints after its own NMS."""
     from ultralytics import YOLO
 
     height, width = letterboxed.shape[:2]
     result = YOLO(str(weights)).predict(
-        letterboxed[..., ::-1].copy(), imgsz=[height, width], conf=conf, iou=0.45, verbose=False, device="cpu"
+        letterboxed[..., ::-1].copy(), imgsz=[height, width], conf=conf, iou=IOU_TH, verbose=False, device="cpu"
     )[0]
     return result.boxes.xyxy.numpy(), result.boxes.conf.numpy(), result.keypoints.xy.numpy()
+
+
+IOU_TH = 0.45
 
 
 def box_iou(a, b) -> float:
     wi = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     hi = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = wi * hi
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def device_reference(output0: np.ndarray, conf: float) -> tuple[list[tuple], list[tuple], bool]:
+    """The device's integer rules applied, independently of posepipe's decoder, to Ultralytics'
+    own decoded head (`output0` of the full ONNX: centre-size boxes in pixels, class scores):
+    int-truncated corner and size, NMS on the int boxes, highest score first, then the clip.
+
+    Returns the kept (x, y, w, h, score), every candidate (scores down to conf - 1e-3), and
+    whether any decision is fragile: a score within 1e-3 of `conf`, or a pair whose int IoU sits
+    within 0.1 of the IoU threshold while one of its coordinates lies within 1e-3 of an integer,
+    where float rounding (ONNX Runtime's last bits) may truncate to the neighbouring integer."""
+    head = output0[0]
+    scores = head[4]  # one class
+    fragile = bool((np.abs(scores - conf) < 1e-3).any())
+    candidates, kept = [], []
+    for i in np.argsort(-scores, kind="stable"):
+        if scores[i] <= conf - 1e-3:
+            break
+        cx, cy, w, h = (float(v) for v in head[:4, i])
+        exact = (cx - w / 2, cy - h / 2, w, h)
+        near_integer = any(abs(v - round(v)) < 1e-3 for v in exact)
+        box = (*(int(v) for v in exact), float(scores[i]))
+        candidates.append(_clipped(box, 160, 128))
+        if scores[i] <= conf:
+            continue
+        corners = _corners(box)
+        overlaps = [(box_iou(corners, _corners(k)), k_near) for k, k_near in kept]
+        if any(abs(iou - IOU_TH) < 0.1 and (near_integer or k_near) for iou, k_near in overlaps):
+            fragile = True
+        if all(iou <= IOU_TH for iou, _ in overlaps):
+            kept.append((box, near_integer))
+    return [_clipped(box, 160, 128) for box, _ in kept], candidates, fragile
+
+
+def _corners(box: tuple) -> tuple:
+    return box[0], box[1], box[0] + box[2], box[1] + box[3]
+
+
+def _clipped(box: tuple, width: int, height: int) -> tuple:
+    """The device's clip of an int (x, y, w, h) box to the input, after NMS."""
+    x, y, w, h, score = box
+    if x < 0:
+        w, x = w + x, 0
+    if y < 0:
+        h, y = h + y, 0
+    return x, y, min(w, width - x), min(h, height - y), score
+
+
+def float_decisions_fragile(output0: np.ndarray, conf: float) -> bool:
+    """Whether Ultralytics (torch) and the decoder (ONNX Runtime) could decide differently in
+    float: a score within 1e-4 of `conf`, or two candidates within 0.01 IoU of the NMS threshold."""
+    head = output0[0]
+    if (np.abs(head[4] - conf) < 1e-4).any():
+        return True
+    cx, cy, w, h = head[:4, head[4] > conf - 1e-4].astype(np.float64)
+    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    inter = np.clip(np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1), 0, None) * np.clip(
+        np.minimum(y2[:, None], y2) - np.maximum(y1[:, None], y1), 0, None
+    )
+    iou = inter / (w * h + (w * h)[:, None] - inter)
+    np.fill_diagonal(iou, 0)
+    return bool((np.abs(iou - IOU_TH) < 0.01).any())
 
 
 def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path], conf: float) -> int:
-    """The decoder on the pruned ONNX against Ultralytics' predict on the .pt, same letterboxed input.
-    In float: the same detections above `conf`, box IoU >= 0.98, kept keypoints within 2 px. As the
-    device decodes (int truncation): every detection within 2 px of one of Ultralytics' (boxes of
-    ~60 px lose more than 0.02 IoU to truncation alone at this small input size)."""
+    """The decoder on the pruned ONNX against Ultralytics on the same letterboxed input.
+
+    In float, against predict on the .pt: the same detections above `conf`, box IoU >= 0.98,
+    kept keypoints within 2 px. As the device decodes (int truncation), against the device's
+    integer rules applied to Ultralytics' own output0 (`device_reference`): the same int boxes
+    (1 px: truncation of floats that agree to 1e-4) and the same scores. Count equality is
+    asserted only where no decision is fragile; the count of compared images is returned."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(model_dir / "small_pruned.onnx"), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
+    def session(path: Path):
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    pruned, full = session(model_dir / "small_pruned.onnx"), session(model_dir / "small.onnx")
+    names = [o.name for o in pruned.get_outputs()]
     compared = 0
     for path in image_paths:
         letterboxed = decoder.letterbox(read_rgb(path), 128, 160)
-        outputs = session.run(names, {"images": decoder.to_input(letterboxed)})
+        model_input = {"images": decoder.to_input(letterboxed)}
+        outputs = pruned.run(names, model_input)
+        (output0,) = full.run(["output0"], model_input)
         boxes, scores, keypoints = ultralytics_predictions(model_dir / "train" / "best.pt", letterboxed, conf)
-        for integer in (False, True):
-            ours = decoder.decode(outputs, (128, 160), conf_th=conf, integer=integer)
-            if not integer:  # int boxes may tip an NMS decision sitting at the IoU threshold
-                assert len(ours) == len(boxes), f"{path.name}: {len(ours)} detections, Ultralytics {len(boxes)}"
-            for detection in ours:
-                ious = [box_iou(detection.box_xyxy, box) for box in boxes]
-                match = int(np.argmax(ious))
-                if integer:
-                    assert np.abs(np.subtract(detection.box_xyxy, boxes[match])).max() <= 2, path.name
-                else:
-                    assert ious[match] >= 0.98, f"{path.name}: box IoU {ious[match]:.3f}"
-                assert abs(detection.score - scores[match]) < 1e-3
-                points = np.reshape(detection.points, (-1, 2))
-                # kept by the keypoint threshold, and inside the input (Ultralytics clips, the device does not)
-                inside = (points >= 0).all(axis=1) & (points[:, 0] <= 160) & (points[:, 1] <= 128)
-                compare = np.array(detection.kept, dtype=bool) & inside
-                if compare.any():
-                    off = np.abs(points[compare] - keypoints[match][compare]).max()
-                    assert off <= 2, f"{path.name}: keypoints {off:.1f} px off"
-                compared += integer
+
+        ours = decoder.decode(outputs, (128, 160), conf_th=conf, integer=False)
+        fragile = float_decisions_fragile(output0, conf)
+        if not fragile:
+            assert len(ours) == len(boxes), f"{path.name}: {len(ours)} detections, Ultralytics {len(boxes)}"
+        for detection in ours:
+            # the same box and score (boxes clipped to the input may coincide: the score tells them apart)
+            same = [
+                (box_iou(detection.box_xyxy, box), j)
+                for j, box in enumerate(boxes)
+                if abs(detection.score - scores[j]) < 1e-3
+            ]
+            iou, match = max(same, default=(0.0, -1))
+            if fragile and iou < 0.98:
+                continue  # a decision at a threshold that the two runtimes' last bits may tip
+            assert iou >= 0.98, f"{path.name}: no Ultralytics box of score {detection.score:.4f} (IoU {iou:.3f})"
+            points = np.reshape(detection.points, (-1, 2))
+            # kept by the keypoint threshold, and inside the input (Ultralytics clips, the device does not)
+            inside = (points >= 0).all(axis=1) & (points[:, 0] <= 160) & (points[:, 1] <= 128)
+            compare = np.array(detection.kept, dtype=bool) & inside
+            if compare.any():
+                off = np.abs(points[compare] - keypoints[match][compare]).max()
+                assert off <= 2, f"{path.name}: keypoints {off:.1f} px off"
+
+        integer = decoder.decode(outputs, (128, 160), conf_th=conf, integer=True)
+        kept, candidates, fragile = device_reference(output0, conf)
+        if not fragile:
+            assert len(integer) == len(kept), f"{path.name}: {len(integer)} int detections, reference {len(kept)}"
+        for detection in integer:  # a fragile image: at least every detection is a reference candidate
+            pool = candidates if fragile else kept
+            box = (detection.x, detection.y, detection.w, detection.h)
+            same = [
+                r
+                for r in pool
+                if max(abs(a - b) for a, b in zip(box, r[:4])) <= 1 and abs(r[4] - detection.score) < 1e-3
+            ]
+            assert same, f"{path.name}: int box {box} of score {detection.score:.4f} is not in the reference"
+        compared += bool(integer)
     return compared
 
 
@@ -165,7 +258,9 @@ def test_decoder_matches_ultralytics_on_demo_images(pruned_small, trained):
 
 def test_decoder_matches_ultralytics_on_real_photos(pruned_small, coco_real):
     images = sorted(coco_real.glob("*.jpg"))
-    assert assert_decoder_matches_ultralytics(pruned_small, images, conf=0.05) > 0
+    # a low threshold: a model trained on synthetic figures scores real photos low, yet some
+    # anchors pass, so that there is something to compare whatever the weights
+    assert assert_decoder_matches_ultralytics(pruned_small, images, conf=0.01) > 0
 
 
 def test_device_metrics_beside_ultralytics(trained):

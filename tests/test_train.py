@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_snakemake, small_model_config, tiny_config
+from conftest import REPO, TRAINING_SEED, run_snakemake, small_model_config, tiny_config
 from posepipe.export import export_onnx
 
 
@@ -33,7 +33,7 @@ def test_training_outputs(trained):
     rows = list(csv.DictReader((train / "results.csv").open()))
     assert [int(float(r["epoch"])) for r in rows] == list(range(1, 31))
     args = (train / "args.yaml").read_text()
-    assert "deterministic: true" in args and "seed: 0" in args
+    assert "deterministic: true" in args and f"seed: {TRAINING_SEED}\n" in args
 
 
 def test_metrics_json_has_pt_and_onnx_side_by_side(trained):
