@@ -6,7 +6,9 @@ Makes a COCO-scale person-keypoints dataset (bench/coco_scale.py), then runs eac
 in a fresh Python process, alternating, R times, and prints wall times (whole process and
 inside the conversion call), the ratio and the peak memory of each, and checks that both
 wrote the same labels. posepipe's run does more than convert_coco does: it also checks
-every image's size against its header and hard-links the images into the dataset.
+every image (a regular file, its size against its header, a complete JPEG or PNG) and
+hard-links the images into the dataset. A third run measures the floor: parsing the JSON
+and creating the output files alone.
 
 The data and outputs go to a tmpfs (/dev/shm) by default: on this VM's disk, creating tens of
 thousands of small files takes from 0.5 to 15 s depending on earlier deletes, which would
@@ -44,6 +46,28 @@ sys.path.insert(0, sys.argv[4])
 from posepipe.convert import Split, convert
 begin = time.perf_counter()
 convert({"train": Split(Path(sys.argv[1]), Path(sys.argv[2]))}, Path(sys.argv[3]), threads=int(sys.argv[5]))
+print(json.dumps({"inside": time.perf_counter() - begin, "imports": begin - start}))
+"""
+
+
+# The floor: what no converter of this design can skip, parsing the JSON (posepipe's typed
+# decoder, the fastest here) and creating the output files (a hard link and a label file per image).
+FLOOR = """
+import json, os, sys, time
+from pathlib import Path
+start = time.perf_counter()
+sys.path.insert(0, sys.argv[4])
+from posepipe.convert import read_coco
+begin = time.perf_counter()
+coco = read_coco(Path(sys.argv[1]))
+source, out = sys.argv[2], Path(sys.argv[3])
+(out / "images").mkdir(parents=True)
+(out / "labels").mkdir()
+images, labels = str(out / "images"), str(out / "labels")
+for image in coco.images:
+    os.link(f"{source}/{image.file_name}", f"{images}/{image.file_name}")
+    fd = os.open(f"{labels}/{image.file_name.rsplit('.', 1)[0]}.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.close(fd)
 print(json.dumps({"inside": time.perf_counter() - begin, "imports": begin - start}))
 """
 
@@ -100,7 +124,7 @@ def main() -> None:
             f"(made in {time.perf_counter() - began:.0f} s) under {work}; posepipe threads: {options.threads}"
         )
         env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(work / "yolo-config")}
-        results = {"ultralytics": [], "posepipe": []}
+        results = {"ultralytics": [], "posepipe": [], "floor": []}
         for attempt in range(options.repeat):
             theirs, ours = work / f"ultralytics-{attempt}", work / f"posepipe-{attempt}"
             results["ultralytics"].append(run_measured(ULTRALYTICS, [str(json_path.parent), str(theirs)], env))
@@ -109,6 +133,8 @@ def main() -> None:
                     POSEPIPE, [str(json_path), str(image_dir), str(ours), str(WORKFLOW), str(options.threads)], env
                 )
             )
+            floor = [str(json_path), str(image_dir), str(work / f"floor-{attempt}"), str(WORKFLOW)]
+            results["floor"].append(run_measured(FLOOR, floor, env))
         compared, worst = same_labels(ours / "labels" / "train", theirs / "labels" / json_path.stem)
         best = {name: min(runs, key=lambda r: r["process"]) for name, runs in results.items()}
         print(f"{'converter':<12} {'process s':>10} {'in call s':>10} {'peak MB':>9}   (best of {options.repeat})")
@@ -117,6 +143,8 @@ def main() -> None:
         ratio = best["ultralytics"]["process"] / best["posepipe"]["process"]
         ratio_inside = best["ultralytics"]["inside"] / best["posepipe"]["inside"]
         print(f"speed ratio (ultralytics / posepipe): {ratio:.2f}x whole process, {ratio_inside:.2f}x in the call")
+        above = best["posepipe"]["process"] / best["floor"]["process"]
+        print(f"floor (parse the JSON, create the output files): posepipe takes {above:.2f}x the floor's time")
         print(f"labels: {compared} files compared, largest difference {worst:.2e}")
         if worst > 1e-6:
             raise SystemExit("labels differ by more than 1e-6")

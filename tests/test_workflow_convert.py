@@ -3,7 +3,7 @@
 import json
 
 import yaml
-from conftest import run_snakemake, tiny_config
+from conftest import assert_ultralytics_loads_what_was_converted, run_snakemake, tiny_config
 from posepipe.labels import read_label_file
 
 
@@ -17,6 +17,8 @@ def test_demo_dataset_and_conversion(tmp_path):
     labels = sorted((dataset / "labels" / "train").glob("*.txt"))
     assert len(labels) == 8
     assert sum(len(read_label_file(p)) for p in labels) == len(coco["annotations"])
+    loaded = assert_ultralytics_loads_what_was_converted(dataset)
+    assert loaded["train"] == {"images": 8, "backgrounds": 0, "instances": len(coco["annotations"])}
     assert "flip_idx [0, 2, 1, 4, 3" in (tmp_path / "results" / "logs" / "convert" / "demo.log").read_text()
     again = run_snakemake(tmp_path, tiny_config(), "results/datasets/demo", extra=["--dry-run"])
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -38,6 +40,7 @@ def test_conversion_of_real_coco_photos(tmp_path, coco_real):
     run_snakemake(tmp_path, config, "results/datasets/real")
     labels = tmp_path / "results" / "datasets" / "real" / "labels" / "val"
     assert sum(len(read_label_file(p)) for p in labels.glob("*.txt")) == 12
+    assert assert_ultralytics_loads_what_was_converted(labels.parent.parent)["val"]["instances"] == 12
 
 
 def test_bad_input_fails_the_rule_with_one_line(tmp_path, coco_real):

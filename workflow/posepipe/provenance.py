@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from posepipe.dataset import read_data_yaml
+
 # The packages whose versions decide the bytes of an artifact.
 PACKAGES = ("snakemake", "ultralytics", "torch", "torchvision", "onnx", "onnxruntime", "onnxsim", "numpy", "pyyaml")
 CHUNK = 1 << 20
@@ -64,8 +66,12 @@ def package_versions() -> dict:
 
 def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
     report = json.loads(Path(quantize_report).read_text())
+    data = read_data_yaml(artifacts["dataset"])
     return {
         "model": model,
+        # what the conversion decided: the flip permutation and where it came from, and the
+        # images and instances of each split that training loaded
+        "dataset": {"flip_idx": data.get("flip_idx"), **data["posepipe"]},
         "inputs": {key: describe(path) for key, path in sorted(inputs.items())},
         "artifacts": {key: describe(path) for key, path in sorted(artifacts.items())},
         "settings": settings,

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from posepipe.dataset import runtime_data_yaml
+from posepipe.dataset import read_data_yaml, runtime_data_yaml
 from posepipe.errors import PosepipeError
 from posepipe.ultralytics_env import prepare
 
@@ -169,6 +169,8 @@ def train(
             exist_ok=True,
             plots=True,
             amp=False,  # no AMP check download on CUDA; CPU has no AMP anyway
+            # no flip_idx: the keypoints have no known mirror image, so images are never flipped
+            **({} if "flip_idx" in read_data_yaml(dataset_dir) else {"fliplr": 0.0}),
         )
     _publish(run_dir, outputs)
 
