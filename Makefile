@@ -12,16 +12,15 @@ PYTEST_ARGS ?=
 
 .PHONY: run test venv lint bench
 
-venv: $(VENV)/.complete
+# Built once per set of pins and shared (workflow/posepipe/shared_env.py): under a lock, into a
+# folder of its own, published by a symlink only when complete and checked, so that two clones,
+# CI and a Slurm job may start at once. No file prerequisites: the folder name holds the hash of
+# the pins, and a fresh clone's files are always newer than an environment another clone built.
+venv:
+	@$(PYTHON) workflow/posepipe/shared_env.py $(VENV) -- bash -c '$(PYTHON) -m venv "$$0" && \
+		"$$0/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock && \
+		"$$0/bin/python" -c "import snakemake, torch, onnxruntime, importlib.util as u; assert u.find_spec(\"ultralytics\")"' {}
 	@ln -sfn $(VENV) .venv
-
-# No file prerequisites: the folder name already holds the hash of the pins, and a fresh clone's
-# files are always newer than an environment another clone built.
-$(VENV)/.complete:
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
-	touch $@
 
 run: venv
 	$(VENV)/bin/snakemake --cores $(CORES) $(TARGET)

@@ -35,7 +35,9 @@ def test_every_conda_env_pin_equals_the_requirements_pin():
 
 
 def test_every_rule_has_a_conda_env():
+    """Except `run:` rules, which run inside Snakemake's own process (tpu_mlir_venv: it needs no
+    more than the standard library and a Python 3.10 to build from)."""
     for rule_file in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         lines = rule_file.read_text().splitlines()
-        rules = sum(line.startswith("rule ") for line in lines)
+        rules = sum(line.startswith("rule ") for line in lines) - sum(line.strip() == "run:" for line in lines)
         assert rules == sum(line.strip() == "conda:" for line in lines), rule_file.name

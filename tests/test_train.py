@@ -28,8 +28,13 @@ def test_training_and_validation_run_offline(trained):
 
 def test_training_outputs(trained):
     train = trained / "results" / "small" / "train"
-    for name in ("best.pt", "results.csv", "args.yaml", "results.png"):
+    for name in ("best.pt", "results.csv", "args.yaml", "results.png", "machine.json"):
         assert (train / name).is_file(), name
+    import torch
+
+    machine = json.loads((train / "machine.json").read_text())
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["torch_threads"] == 2 and machine["cpu_model"]
     rows = list(csv.DictReader((train / "results.csv").open()))
     assert [int(float(r["epoch"])) for r in rows] == list(range(1, 31))
     args = (train / "args.yaml").read_text()

@@ -67,6 +67,8 @@ def package_versions() -> dict:
 def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
     report = json.loads(Path(quantize_report).read_text())
     data = read_data_yaml(artifacts["dataset"])
+    artifacts = dict(artifacts)
+    training_machine = json.loads(Path(artifacts.pop("machine")).read_text())
     return {
         "model": model,
         # what the conversion decided: the flip permutation and where it came from, and the
@@ -80,6 +82,8 @@ def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quanti
             "packages": package_versions(),
             "tpu_mlir": {"version": report["tpu_mlir_version"], "runner": report["runner"]},
         },
+        # training's floats are byte-identical only on the same kind of processor and threads
+        "training_machine": training_machine,
     }
 
 

@@ -4,13 +4,18 @@ conda environment Snakemake made (--sdm conda). The tools need Python 3.10 exact
 
 import glob
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from posepipe import shared_env
 from posepipe.errors import PosepipeError
+
+log = logging.getLogger("posepipe.tpu_mlir_env")
 
 # The glibc that the tpu_mlir wheel bundles (Ubuntu 22.04's) breaks every tool on a newer host.
 BUNDLED_GLIBC = ("libc.so.6", "libm.so.6", "libpthread.so.0")
@@ -42,15 +47,17 @@ def environment_key(tpu_mlir_version: str, requirements: str, extra: str = "") -
     return hashlib.sha256(f"{tpu_mlir_version}\n{requirements}\n{extra}".encode()).hexdigest()[:16]
 
 
-def build_venv(python: str, venv_dir: Path, tpu_mlir_version: str, requirements_file: Path) -> None:
-    """Create the environment (about 7 GB with torch), install the pins, drop the bundled glibc,
-    and check that a tool starts. The rule's output is a marker written only at the end, so an
-    interrupted build is redone from scratch."""
+def build_venv(python: str, venv_dir: Path, tpu_mlir_version: str, requirements_file: Path, output=None) -> None:
+    """Create the environment (about 7 GB with torch) in the new folder `venv_dir`, install the
+    pins, drop the bundled glibc, and check that a tool starts. The tools' output goes to the
+    open file `output` (default: this process's)."""
     venv_dir = Path(venv_dir)
-    shutil.rmtree(venv_dir, ignore_errors=True)
-    subprocess.run([python, "-m", "venv", str(venv_dir)], check=True)
+    quiet = {"stdout": output, "stderr": subprocess.STDOUT} if output else {}
+    subprocess.run([python, "-m", "venv", str(venv_dir)], check=True, **quiet)
     pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run([*pip, "install", f"tpu_mlir[onnx]=={tpu_mlir_version}", "-r", str(requirements_file)], check=True)
+    install = [*pip, "install", f"tpu_mlir[onnx]=={tpu_mlir_version}", "-r", str(requirements_file)]
+    if subprocess.run(install, **quiet).returncode != 0:
+        raise PosepipeError(f"{venv_dir}: pip install of tpu_mlir {tpu_mlir_version} failed; see the log")
     package = subprocess.run(
         [str(venv_dir / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('tpu_mlir').origin)"],
         check=True,
@@ -68,6 +75,38 @@ def build_venv(python: str, venv_dir: Path, tpu_mlir_version: str, requirements_
     )
     if check.returncode != 0:
         raise PosepipeError(f"{venv_dir}: model_transform.py does not start: {check.stderr.strip()[-300:]}")
+
+
+def ensure_venv(
+    python_setting: str, venv: Path, tpu_mlir_version: str, requirements_file: Path, log_file: Path, ready: Path
+) -> str:
+    """The shared TPU-MLIR environment at `venv`, built when it is not there (shared_env: under
+    a lock, published when complete); pip's output goes to `log_file`. Then `ready`, the rule's
+    output, is written beside it: outside the environment, since Snakemake creates an output's
+    folder before the job and deletes the output before a rerun. Returns a line for the log."""
+    venv = Path(venv)
+
+    def build(folder: Path) -> None:
+        python = find_python310(python_setting)
+        if python is None:
+            raise PosepipeError(f"config: quantize: python310: no Python 3.10 at '{python_setting}' nor in pyenv")
+        with open(log_file, "a") as output:
+            build_venv(python, folder, tpu_mlir_version, requirements_file, output)
+        (folder / "posepipe-build.txt").write_text(f"tpu_mlir {tpu_mlir_version} with {python}\n")
+
+    built = shared_env.ensure(venv, build, log.info)
+    Path(ready).write_text(f"{venv} -> {os.readlink(venv)}\n")
+    return f"{venv}: {'built' if built else 'already built, reused'}"
+
+
+def ensure_image(tag: str, build: Callable[[], None], lock_root: Path) -> str:
+    """The derived TPU-MLIR image, built by `build()` unless present; one build at a time per
+    tag on this machine (docker applies the tag only when a build succeeds)."""
+    with shared_env.locked(Path(lock_root) / f"image-{tag.replace('/', '_').replace(':', '_')}.lock"):
+        if docker_image_present(tag):
+            return f"{tag}: already built, reused"
+        build()
+        return f"{tag}: built"
 
 
 def docker_answers() -> bool:

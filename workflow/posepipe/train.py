@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -172,7 +173,32 @@ def train(
             # no flip_idx: the keypoints have no known mirror image, so images are never flipped
             **({} if "flip_idx" in read_data_yaml(dataset_dir) else {"fliplr": 0.0}),
         )
+    (run_dir / "machine.json").write_text(json.dumps(machine(max(1, threads)), indent=1, sort_keys=True) + "\n")
     _publish(run_dir, outputs)
+
+
+def machine(threads: int) -> dict:
+    """What decides training's floating-point results besides its inputs: CPU kernels differ
+    between processor types (torch picks them by the capability it detects), and so do sums
+    split over another thread count. The same inputs give the same bytes only on the same kind."""
+    import torch
+
+    return {
+        "cpu_model": _cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": threads,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _publish(run_dir: Path, outputs: dict[str, Path]) -> None:
@@ -183,6 +209,7 @@ def _publish(run_dir: Path, outputs: dict[str, Path]) -> None:
         "results": run_dir / "results.csv",
         "args": run_dir / "args.yaml",
         "curves": run_dir / "results.png",
+        "machine": run_dir / "machine.json",
     }
     working_folder = f"{Path.cwd().resolve()}{os.sep}"
     for key, target in outputs.items():

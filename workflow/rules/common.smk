@@ -1,4 +1,5 @@
 import functools
+import logging
 import re
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe package
 from posepipe.export import OTHER_FORMATS, missing_package
 from posepipe.config_check import config_faults
-from posepipe.tpu_mlir_env import choose_runner, environment_key
+from posepipe.errors import PosepipeError
+from posepipe.shared_env import default_root
+from posepipe.tpu_mlir_env import choose_runner, ensure_venv, environment_key
 
 with open(workflow.source_path("../schemas/config.schema.yaml")) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
@@ -49,6 +52,20 @@ VALIDATED_WEIGHTS = {
 # Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
 # ONNX decoded as the MaixCAM runtime decodes it (rule validate_device).
 METRIC_SOURCES = [*VALIDATED_WEIGHTS, "device_float", "int8"]
+
+
+def in_rule_log(log_file, function, *args):
+    """A `run:` rule's work, logged to its log file; a PosepipeError becomes one line."""
+    handler = logging.FileHandler(log_file, mode="w")
+    logging.getLogger("posepipe").addHandler(handler)
+    logging.getLogger("posepipe").setLevel(logging.INFO)
+    try:
+        logging.getLogger("posepipe").info(function(*args))
+    except PosepipeError as error:
+        raise WorkflowError(f"posepipe: error: {error}") from None
+    finally:
+        logging.getLogger("posepipe").removeHandler(handler)
+        handler.close()
 
 
 def alternatives(names):
@@ -156,7 +173,8 @@ TPU_MLIR_KEY = environment_key(
     _file_text(TPU_MLIR_DOCKERFILE) + QUANTIZE["docker_base_image"],
 )
 TPU_MLIR_VENV = str(
-    Path(QUANTIZE["venv_root"]).expanduser() / f"tpu-mlir-{TPU_MLIR_KEY}"
+    Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
+    / f"tpu-mlir-{TPU_MLIR_KEY}"
 )
 TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_KEY}"
 CVIMODEL_TAG = {
@@ -182,7 +200,7 @@ def tpu_mlir_ready(wildcards):
     """What must exist before a TPU-MLIR tool runs: the built venv, or the built image."""
     runner = tpu_mlir_runner()
     if runner == "venv":
-        return f"{TPU_MLIR_VENV}/.complete"
+        return f"{TPU_MLIR_VENV}.ready"
     if runner == "docker":
         return f"results/.tpu-mlir/image-{TPU_MLIR_KEY}.id"
     return []

@@ -3,6 +3,7 @@ rule provenance:
         unpack(model_sources),
         dataset=model_dataset,
         weights="results/{model}/train/best.pt",
+        machine=rules.train.output.machine,
         onnx="results/{model}/{model}.onnx",
         pruned_onnx="results/{model}/{model}_pruned.onnx",
         cvimodel=rules.quantize.output.cvimodel,

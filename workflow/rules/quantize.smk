@@ -1,17 +1,28 @@
-# No inputs: the recipe files (envs/) are hashed into the output's path, which is what must
-# change with them; an absolute input path would rerun these whenever another clone runs here.
+# The TPU-MLIR tools' environment is shared by every clone and run on the machine, so it must be
+# rebuilt only when what it is built from changes: that is hashed into its path (TPU_MLIR_KEY).
+# `run:` rather than `script:`, since Snakemake reruns a script rule whose script file is newer
+# than its output, which every fresh clone's is. No inputs for the same reason. threads 0: the
+# build is mostly pip downloading and unpacking, and must not hold back training.
 rule tpu_mlir_venv:
     output:
-        f"{TPU_MLIR_VENV}/.complete",
+        f"{TPU_MLIR_VENV}.ready",
     log:
         "results/logs/tpu_mlir_venv.log",
-    conda:
-        "../../envs/tpu_mlir.yaml"
+    threads: 0
     params:
         python=QUANTIZE["python310"],
         tpu_mlir_version=QUANTIZE["tpu_mlir_version"],
-    script:
-        "../scripts/tpu_mlir_venv.py"
+    run:
+        in_rule_log(
+            log[0],
+            ensure_venv,
+            params.python,
+            TPU_MLIR_VENV,
+            params.tpu_mlir_version,
+            TPU_MLIR_REQUIREMENTS,
+            f"{log[0]}.tools",
+            output[0],
+        )
 
 
 rule tpu_mlir_image:
@@ -21,6 +32,7 @@ rule tpu_mlir_image:
         "results/logs/tpu_mlir_image.log",
     conda:
         "../../envs/tpu_mlir.yaml"
+    threads: 0
     params:
         tag=TPU_MLIR_IMAGE,
         base_image=QUANTIZE["docker_base_image"],

@@ -9,6 +9,7 @@ rule train:
             results="results.csv",
             args="args.yaml",
             curves="results.png",
+            machine="machine.json",
         ),
     log:
         "results/logs/train/{model}.log",

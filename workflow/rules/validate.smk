@@ -8,7 +8,7 @@ rule validate:
         "results/logs/validate/{model}.{source}.log",
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: 1
     resources:
         device=model_setting("device"),
     params:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
 from posepipe.errors import PosepipeError, run_rule  # noqa: E402
+from posepipe.shared_env import default_root  # noqa: E402
+from posepipe.tpu_mlir_env import ensure_image  # noqa: E402
 
 sm = snakemake  # noqa: F821
 ENVS = Path(sm.scriptdir).resolve().parent.parent / "envs"  # the recipe hashed into the image tag
 
 
-def main():
+def build():
     command = [
         "docker", "build", "--file", str(ENVS / "tpu-mlir.Dockerfile"), "--tag", sm.params.tag,
         "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
@@ -22,6 +24,11 @@ def main():
     print(result.stdout + result.stderr)
     if result.returncode != 0:
         raise PosepipeError(f"docker build of {sm.params.tag} from {sm.params.base_image} failed; see {sm.log[0]}")
+
+
+def main():
+    # docker's images are the machine's: one build per tag at a time, under a machine-wide lock
+    print(ensure_image(sm.params.tag, build, default_root() / "locks"))
     image_id = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", sm.params.tag], capture_output=True, text=True, check=True
     ).stdout.strip()

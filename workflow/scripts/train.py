@@ -13,7 +13,7 @@ run_rule(
         Path(sm.input.dataset),
         sm.params.architecture,
         Path(sm.params.run_dir),
-        {key: Path(sm.output[key]) for key in ("weights", "results", "args", "curves")},
+        {key: Path(sm.output[key]) for key in ("weights", "results", "args", "curves", "machine")},
         imgsz=sm.params.imgsz,
         epochs=sm.params.epochs,
         batch=sm.params.batch,
