@@ -128,6 +128,19 @@ def tiny_config(**model_overrides) -> dict:
     }
 
 
+def tiny_full_config() -> dict:
+    """The tiny config through quantization and the .mud."""
+    config = tiny_config()
+    # one epoch gives a model whose INT8 outputs are far from its float ones: these tests are
+    # about bytes and files, not accuracy, so the deploy check is loose
+    config["quantize"] = {
+        "venv_root": str(Path("~/.cache/posepipe").expanduser()),
+        "deploy_tolerance": [0.5, 0.1],
+        "calibration_images": 4,
+    }
+    return config
+
+
 def set_key(path: list, value):
     """A change to a config: the key at `path` (a list of keys) set to `value`."""
 

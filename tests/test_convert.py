@@ -116,11 +116,11 @@ def test_non_contiguous_category_ids_map_to_sorted_contiguous_classes(tmp_path):
     assert (tmp_path / "out" / "labels" / "train" / "b.txt").read_text() == ""  # a background image
 
 
-def test_class_count_multiple_of_three_warns(tmp_path, caplog):
+def test_class_count_multiple_of_three_is_announced(tmp_path, caplog):
     split = coco_with_categories(tmp_path, [1, 2, 3])
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         convert({"train": split, "val": split}, tmp_path / "out")
-    assert "multiple of 3" in caplog.text and "MaixCAM" in caplog.text
+    assert "3 classes, a multiple of 3: the pruned model will carry one constant-zero score channel" in caplog.text
 
 
 def test_derived_flip_idx_is_logged(demo_data, tmp_path, caplog):

@@ -207,7 +207,7 @@ def fake_dataset(root: Path, names: list[str]) -> Path:
     return root
 
 
-def run_package(tmp_path: Path, pruned: Path, names: list[str], allow=False, pixel_format="rgb", labels=None):
+def run_package(tmp_path: Path, pruned: Path, names: list[str], pixel_format="rgb", labels=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     report = tmp_path / "report.json"
     settings = {"pixel_format": pixel_format, "mean": [0, 0, 0], "scale": [1 / 255] * 3}
@@ -218,10 +218,20 @@ def run_package(tmp_path: Path, pruned: Path, names: list[str], allow=False, pix
     metrics.write_text("{}")
     provenance = tmp_path / "provenance.json"
     provenance.write_text("{}")
-    outputs = [tmp_path / n for n in ("m.mud", "m_int8.cvimodel", "m_labels.txt", "m_maixcam.zip", "m_metrics.json")]
-    dataset = fake_dataset(tmp_path / "data", names)
-    package(cvimodel, report, pruned, dataset, metrics, provenance, allow, labels, *outputs)
-    return outputs
+    outputs = {key: tmp_path / n for key, n in (("mud", "m.mud"), ("cvimodel", "m_int8.cvimodel"),
+               ("labels", "m_labels.txt"), ("zip", "m_maixcam.zip"), ("metrics", "m_metrics.json"))}  # fmt: skip
+    package(
+        cvimodel=cvimodel,
+        report_json=report,
+        pruned_onnx=pruned,
+        pruned_json=pruned.with_suffix(".json"),
+        dataset_dir=fake_dataset(tmp_path / "data", names),
+        metrics_json=metrics,
+        provenance_json=provenance,
+        labels_override=labels,
+        **{f"out_{key}": path for key, path in outputs.items()},
+    )
+    return list(outputs.values())
 
 
 def test_mud_for_a_yolo11_model_with_odd_label_names(yolo11_pruned, tmp_path):
@@ -247,12 +257,16 @@ def test_configured_labels_replace_the_category_names(yolo11_pruned, tmp_path):
         run_package(tmp_path / "b", yolo11_pruned, ["cat", "dog"], labels=["Katze"])
 
 
-def test_class_count_multiple_of_three_is_refused_unless_allowed(yolo11_pruned, tmp_path):
-    with pytest.raises(PosepipeError, match="3 classes, a multiple of 3"):
-        run_package(tmp_path / "a", yolo11_pruned, ["a", "b", "c"])
-    assert not (tmp_path / "a" / "m.mud").exists()
-    mud, *_ = run_package(tmp_path / "b", yolo11_pruned, ["a", "b", "c"], allow=True)
-    assert "labels = a, b, c" in mud.read_text()
+def test_padded_scores_get_a_label_so_that_the_runtime_counts_them(yolo11_pruned, tmp_path):
+    """The runtime takes the class count from the labels; the prune step's zero channel gets one."""
+    description = json.loads(yolo11_pruned.with_suffix(".json").read_text())
+    (tmp_path / "padded").mkdir()
+    padded = tmp_path / "padded" / "cut.onnx"
+    padded.write_bytes(yolo11_pruned.read_bytes())
+    padded.with_suffix(".json").write_text(json.dumps({**description, "score_padding": 1}))
+    mud, _, labels, *_ = run_package(tmp_path / "a", padded, ["a", "b", "c"])
+    assert "labels = a, b, c, (padding)" in mud.read_text()
+    assert labels.read_text().splitlines() == ["a", "b", "c", "(padding)"]
 
 
 def test_zip_is_byte_identical_across_builds(yolo11_pruned, tmp_path):

@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import REPO, run_snakemake, tiny_full_config
 
 HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
 HOSTILE_FOLDER = "my data; $(touch pwned-path)"
-
-
-def tiny_full_config() -> dict:
-    config = tiny_config()
-    # one epoch gives a model whose INT8 outputs are far from its float ones: these tests are
-    # about bytes and files, not accuracy, so the deploy check is loose
-    config["quantize"] = {
-        "venv_root": str(Path("~/.cache/posepipe").expanduser()),
-        "deploy_tolerance": [0.5, 0.1],
-        "calibration_images": 4,
-    }
-    return config
 
 
 @pytest.fixture(scope="module")

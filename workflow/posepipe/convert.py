@@ -609,9 +609,9 @@ def _flip_idx(configured: list[int] | bool | None, where: str, categories: Categ
     if not categories.named_keypoints:
         log.info("no category names its keypoints: K = %d from the annotations, named kp0..kp%d", k, k - 1)
     if len(categories.names) % 3 == 0:
-        log.warning(
-            "%s: %d classes, a multiple of 3: the MaixCAM runtime tells the score and keypoint outputs "
-            "apart by shape and will confuse them",
+        log.info(
+            "%s: %d classes, a multiple of 3: the pruned model will carry one constant-zero score channel "
+            "more, so that the MaixCAM runtime tells scores from keypoints",
             train_json,
             len(categories.names),
         )

@@ -4,7 +4,8 @@ What MaixCDK's `maix_nn_yolo11.hpp` does (its `YOLOv8` class derives from it), s
 so that float figures computed here are the figures the device will produce:
 - preprocessing: letterbox centred with black (0) padding, RGB, x / 255;
 - the three outputs are told apart by shape, never by name: DFL distances [1,1,4,N];
-  keypoints: another output with shape[1] % 3 == 0 and shape[2] == N; scores: the rest;
+  keypoints: another output with shape[1] % 3 == 0 and shape[2] == N (the last such); scores:
+  the rest (see split_outputs);
 - per anchor: score = max over classes (the first maximum wins), kept when > conf_th;
   box x = (ax + 0.5 - l) * s, w = (ax + 0.5 + r) * s - x (likewise y, h), truncated to int;
 - NMS per class on the int boxes, IoU > iou_th suppresses, highest score first; boxes then
@@ -64,24 +65,30 @@ def to_input(letterboxed: np.ndarray) -> np.ndarray:
 
 
 def split_outputs(outputs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(dfl [4, N], scores [nc, N], keypoints [3K, N]) told apart by shape, as the runtime does.
+    """(dfl [4, N], scores [nc, N], keypoints [3K, N]) told apart exactly as the runtime's
+    `YOLO11::load` does: the DFL output by its shape; of the others, one with shape[1] % 3 == 0
+    and shape[2] == N is THE keypoint output (a later match overwrites an earlier one), any
+    other one the scores. So scores with a multiple of 3 channels are taken for keypoints: the
+    pruned model pads them with a zero channel (posepipe.prune).
 
     Accepts the ONNX layouts ([1,1,4,N], [1,nc,N], [1,3K,N]) and the cvimodel's 4-D ones
     ([1,1,4,N], [1,nc,N,1], [1,3K,N,1])."""
-    dfl = keypoints = None
-    rest = []
+    dfl = keypoints = scores = None
     for output in outputs:
         shape = output.shape
-        if len(shape) == 4 and shape[1] == 1 and shape[2] == 4 and shape[3] == n and dfl is None:
+        if len(shape) == 4 and shape[1] == 1 and shape[2] == 4 and shape[3] == n:
             dfl = output.reshape(4, n)
-        elif shape[1] % 3 == 0 and shape[2] == n and keypoints is None:
+        elif shape[1] % 3 == 0 and shape[2] == n:
             keypoints = output.reshape(shape[1], n)
         else:
-            rest.append(output)
-    if dfl is None or keypoints is None or len(rest) != 1:
+            scores = output.reshape(shape[1], n)
+    if dfl is None or keypoints is None or scores is None:
         shapes = [tuple(o.shape) for o in outputs]
-        raise ValueError(f"outputs {shapes} are not DFL [1,1,4,{n}], keypoints [1,3K,{n}] and scores [1,nc,{n}]")
-    scores = rest[0].reshape(rest[0].shape[1], n)
+        missing = "DFL" if dfl is None else "score" if scores is None else "keypoint"
+        raise ValueError(
+            f"outputs {shapes}: the runtime finds no {missing} output "
+            f"(DFL [1,1,4,{n}], keypoints [1,3K,{n}], scores [1,nc,{n}] with nc not a multiple of 3)"
+        )
     return dfl, scores, keypoints
 
 

@@ -62,14 +62,18 @@ def _write_zip(path: Path, files: list[Path]) -> None:
             archive.writestr(info, file.read_bytes())
 
 
+PADDING_LABEL = "(padding)"  # the label of a constant-zero score channel: never reported
+
+
 def package(
+    *,
     cvimodel: Path,
     report_json: Path,
     pruned_onnx: Path,
+    pruned_json: Path,
     dataset_dir: Path,
     metrics_json: Path,
     provenance_json: Path,
-    allow_class_count_multiple_of_3: bool,
     labels_override: list[str] | None,
     out_mud: Path,
     out_cvimodel: Path,
@@ -78,7 +82,8 @@ def package(
     out_metrics: Path,
 ) -> str:
     """Write the .mud, the cvimodel, labels and metrics beside it, and the zip (with the
-    provenance record too); return the .mud text."""
+    provenance record too); return the .mud text. The runtime takes the class count from the
+    labels, so a score channel added by the prune step gets a label too."""
     import onnx
 
     names = [name for _, name in sorted(read_data_yaml(dataset_dir)["names"].items())]
@@ -88,12 +93,7 @@ def package(
                 f"models: labels: {len(labels_override)} names for the {len(names)} classes of {dataset_dir}"
             )
         names = list(labels_override)
-    if len(names) % 3 == 0 and not allow_class_count_multiple_of_3:
-        raise PosepipeError(
-            f"{dataset_dir}: {len(names)} classes, a multiple of 3: the MaixCAM runtime tells the score and "
-            "keypoint outputs apart by shape and would misread this model "
-            "(models: <name>: allow_class_count_multiple_of_3 overrides)"
-        )
+    names += [PADDING_LABEL] * json.loads(Path(pruned_json).read_text())["score_padding"]
     report = json.loads(Path(report_json).read_text())
     settings = report["settings"]
     metadata = {p.key: p.value for p in onnx.load(str(pruned_onnx), load_external_data=False).metadata_props}

@@ -45,7 +45,7 @@ class Head:
         return {"dfl": [1, 1, 4, n], "scores": [1, self.num_classes, n], "keypoints": [1, 3 * self.keypoints, n]}
 
 
-def read_head(model, path: Path, allow_class_count_multiple_of_3: bool = False) -> Head:
+def read_head(model, path: Path) -> Head:
     """Input size from the graph, classes and keypoint shape from Ultralytics' metadata; refuse
     what the device would misread."""
     metadata = {p.key: p.value for p in model.metadata_props}
@@ -63,13 +63,33 @@ def read_head(model, path: Path, allow_class_count_multiple_of_3: bool = False) 
             f"{path}: kpt_shape {list(kpt_shape)}: the MaixCAM runtime reads keypoints as (x, y, visibility), "
             "so it needs kpt_shape [K, 3]"
         )
-    if head.num_classes % 3 == 0 and not allow_class_count_multiple_of_3:
-        raise PosepipeError(
-            f"{path}: {head.num_classes} classes, a multiple of 3: the MaixCAM runtime tells the score and "
-            "keypoint outputs apart by shape (keypoints: channels % 3 == 0) and would misread this model "
-            "(models: <name>: allow_class_count_multiple_of_3 overrides)"
-        )
     return head
+
+
+def score_padding(num_classes: int) -> int:
+    """Constant-zero score channels the device needs: the runtime takes any output with a
+    multiple of 3 channels for the keypoints, so nc scores become nc + 1 when nc is one."""
+    return 1 if num_classes % 3 == 0 else 0
+
+
+def pad_scores(cut, scores_name: str, head: Head) -> str:
+    """Append one constant-zero channel to the scores output (after the sigmoid): the runtime
+    takes its class count from the .mud's labels and argmax keeps the first maximum, so the
+    channel is never reported. Returns the padded output's name."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    zeros = numpy_helper.from_array(np.zeros((1, 1, head.anchors), np.float32), "posepipe_zero_score_channel")
+    padded = f"{scores_name}_padded"
+    cut.graph.initializer.append(zeros)
+    cut.graph.node.append(helper.make_node("Concat", [scores_name, zeros.name], [padded], axis=1, name=padded))
+    shape = [1, head.num_classes + score_padding(head.num_classes), head.anchors]
+    outputs = [
+        helper.make_tensor_value_info(padded, TensorProto.FLOAT, shape) if o.name == scores_name else o
+        for o in cut.graph.output
+    ]
+    del cut.graph.output[:]
+    cut.graph.output.extend(outputs)
+    return padded
 
 
 def _shapes(model) -> dict[str, list[int]]:
@@ -155,20 +175,27 @@ def reference_output0(dfl: np.ndarray, scores: np.ndarray, keypoints: np.ndarray
     return np.concatenate([boxes, scores.reshape(head.num_classes, -1), decoded.reshape(3 * head.keypoints, -1)])[None]
 
 
-def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray) -> dict[str, float]:
-    """The cut outputs equal the full model's tensors and decode back to its output0, on `image`."""
+def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray, cut_names=None) -> dict[str, float]:
+    """The cut outputs equal the full model's tensors and decode back to its output0, on `image`.
+    `cut_names`: the cut's output of each role where it differs (the padded scores), whose
+    extra channels must be exactly zero."""
+    cut_names = {**names, **(cut_names or {})}
     inputs = {"images": decoder.to_input(decoder.letterbox(image, head.height, head.width))}
     exposed = _expose(full, list(names.values()))
     full_session = _session(exposed)
     wanted = ["output0", *names.values()]
     full_values = dict(zip(wanted, full_session.run(wanted, inputs)))
-    cut_values = dict(zip(names.values(), _session(cut).run(list(names.values()), inputs)))
-    worst_tensor = max(float(np.abs(cut_values[n] - full_values[n]).max()) for n in names.values())
+    cut_outputs = dict(zip(ROLES, _session(cut).run([cut_names[role] for role in ROLES], inputs)))
+    padding = cut_outputs["scores"][:, head.num_classes :]
+    if padding.size and np.any(padding != 0):
+        raise PosepipeError(f"the padded score channels are not zero (largest {float(np.abs(padding).max()):.2e})")
+    cut_values = {**cut_outputs, "scores": cut_outputs["scores"][:, : head.num_classes]}
+    worst_tensor = max(float(np.abs(cut_values[role] - full_values[names[role]]).max()) for role in ROLES)
     if worst_tensor > OUTPUTS_TOLERANCE:
         raise PosepipeError(
             f"the cut outputs differ from the full model's by {worst_tensor:.2e} (> {OUTPUTS_TOLERANCE})"
         )
-    rebuilt = reference_output0(*(cut_values[names[role]] for role in ROLES), head)
+    rebuilt = reference_output0(*(cut_values[role] for role in ROLES), head)
     worst_output0 = float(np.abs(rebuilt - full_values["output0"]).max())
     if worst_output0 > OUTPUT0_TOLERANCE:
         raise PosepipeError(
@@ -194,16 +221,16 @@ def prune(
     check_image: Path,
     explicit: dict[str, str] | None,
     state_dir: Path | None = None,
-    allow_class_count_multiple_of_3: bool = False,
 ) -> dict:
-    """Cut, simplify, check and write the pruned ONNX and its JSON description."""
+    """Cut, simplify, pad the scores where the device needs it, check, and write the pruned
+    ONNX and its JSON description."""
     if state_dir:
         keep_caches_in(state_dir)
     import onnx
     import onnxsim
 
     full = onnx.load(str(onnx_path))
-    head = read_head(full, onnx_path, allow_class_count_multiple_of_3)
+    head = read_head(full, onnx_path)
     names = dict(explicit) if explicit else discover(full, head, onnx_path)
     shapes = _shapes(full)
     for role in ROLES:
@@ -216,21 +243,39 @@ def prune(
     cut, simplified = onnxsim.simplify(cut)
     if not simplified:
         raise PosepipeError(f"{onnx_path}: onnxsim could not validate the simplified cut model")
+    padding = score_padding(head.num_classes)
+    cut_names = {"scores": pad_scores(cut, names["scores"], head)} if padding else {}
     onnx.checker.check_model(cut, full_check=True)
-    check = check_cut(full, cut, names, head, read_rgb(check_image))
+    check = check_cut(full, cut, names, head, read_rgb(check_image), cut_names)
+    shapes = head.expected_shapes()
+    shapes["scores"] = [1, head.num_classes + padding, head.anchors]
     for prop in full.metadata_props:  # keep Ultralytics' description of the model
         cut.metadata_props.add(key=prop.key, value=prop.value)
     description = {
         "source": Path(onnx_path).name,
         "input": {"name": "images", "shape": [1, 3, head.height, head.width]},
-        "outputs": [{"role": role, "name": names[role], "shape": head.expected_shapes()[role]} for role in ROLES],
+        "outputs": [
+            {"role": role, "name": cut_names.get(role, names[role]), "shape": shapes[role]}
+            | ({"padded_from": names[role]} if role in cut_names else {})
+            for role in ROLES
+        ],
         "found_by": "config" if explicit else "role",
         "num_classes": head.num_classes,
+        # constant-zero score channels after the nc real ones, so that the runtime, which takes
+        # any output of a multiple of 3 channels for the keypoints, tells the scores apart
+        "score_padding": padding,
         "kpt_shape": [head.keypoints, head.keypoint_dims],
         "check": {"image": Path(check_image).name, **check},
     }
     onnx.save(cut, str(out_onnx))
     Path(out_json).write_text(json.dumps(description, indent=1) + "\n")
     log.info("cut %s at %s", onnx_path, ", ".join(f"{r}={names[r]}" for r in ROLES))
+    if padding:
+        log.info(
+            "%d classes, a multiple of 3: scores padded with %d zero channel (%d channels) for the MaixCAM runtime",
+            head.num_classes,
+            padding,
+            head.num_classes + padding,
+        )
     log.info("check on %s: outputs within %.1e, output0 within %.1e", Path(check_image).name, *check.values())
     return description

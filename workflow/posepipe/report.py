@@ -52,6 +52,16 @@ def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list
     ]
 
 
+def padding_note(pruned: dict) -> str:
+    if not pruned["score_padding"]:
+        return f"{pruned['num_classes']} score channels, one per class.\n"
+    return (
+        f"{pruned['num_classes']} classes, a multiple of 3: the scores carry {pruned['score_padding']} "
+        "constant-zero channel more, so that the MaixCAM runtime, which takes any output of a multiple "
+        "of 3 channels for the keypoints, tells them apart; the .mud lists a label for it, never reported.\n"
+    )
+
+
 def embedded_png(title: str, png: bytes) -> str:
     # docutils refuses lines over 10,000 characters; browsers drop the newlines of a data: URL
     data = base64.b64encode(png).decode()
@@ -74,6 +84,7 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
             ["role", "tensor", "shape"],
             [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
         ),
+        padding_note(pruned),
         f"Quantization: {quantize_report['precision']} with TPU-MLIR {quantize_report['tpu_mlir_version']}, "
         f"{len(quantize_report['calibration_images'])} calibration images.\n",
         list_table(

@@ -137,7 +137,12 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
     matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
     metrics = PoseMetrics(names=names)
+    n = decoder.anchor_count(height, width)
+    channels, padding_max = len(names), 0.0
     for path, (image_size, head_outputs) in outputs.items():
+        scores = decoder.split_outputs(head_outputs, n)[1]
+        channels = scores.shape[0]  # nc, or nc + the zero channel padded in by the prune step
+        padding_max = max(padding_max, float(np.abs(scores[len(names) :]).max(initial=0.0)))
         detections = decoder.decode(head_outputs, (height, width), image_size, **DECODER_SETTINGS)
         ih, iw = image_size
         label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
@@ -174,6 +179,10 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
     return {
         "weights": source,
         "decoder": {**DECODER_SETTINGS, "padding": "black"},
+        # score channels the runtime sees: nc + 1 when nc is a multiple of 3 (posepipe.prune), and
+        # the largest value the padded channel took over the images (it must stay 0)
+        "score_channels": channels,
+        "score_padding": {"channels": channels - len(names), "max_abs": padding_max},
         "imgsz": [int(height), int(width)],
         "images": len(outputs),
         "box": _summary(metrics.box.mean_results()),

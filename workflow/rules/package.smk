@@ -2,7 +2,8 @@ rule package:
     input:
         cvimodel=rules.quantize.output.cvimodel,
         report=rules.quantize.output.report,
-        onnx="results/{model}/{model}_pruned.onnx",
+        onnx=rules.prune.output.onnx,
+        pruned=rules.prune.output.outputs,
         dataset=model_dataset,
         # the figures of the very model being packaged travel with it
         metrics="results/{model}/metrics.json",
@@ -18,7 +19,6 @@ rule package:
     conda:
         "../../envs/train.yaml"
     params:
-        allow_class_count_multiple_of_3=model_setting("allow_class_count_multiple_of_3"),
         labels=model_setting("labels"),
     script:
         "../scripts/package.py"

@@ -12,6 +12,5 @@ rule prune:
     params:
         explicit_outputs=model_setting("prune_outputs"),
         ultralytics_config=ULTRALYTICS_CONFIG,
-        allow_class_count_multiple_of_3=model_setting("allow_class_count_multiple_of_3"),
     script:
         "../scripts/prune.py"

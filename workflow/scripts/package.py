@@ -10,15 +10,15 @@ from posepipe.package import package  # noqa: E402
 sm = snakemake  # noqa: F821
 run_rule(
     lambda: package(
-        Path(sm.input.cvimodel),
-        Path(sm.input.report),
-        Path(sm.input.onnx),
-        Path(sm.input.dataset),
-        Path(sm.input.metrics),
-        Path(sm.input.provenance),
-        sm.params.allow_class_count_multiple_of_3,
-        sm.params.labels,
-        *(Path(sm.output[key]) for key in ("mud", "cvimodel", "labels", "zip", "metrics")),
+        cvimodel=Path(sm.input.cvimodel),
+        report_json=Path(sm.input.report),
+        pruned_onnx=Path(sm.input.onnx),
+        pruned_json=Path(sm.input.pruned),
+        dataset_dir=Path(sm.input.dataset),
+        metrics_json=Path(sm.input.metrics),
+        provenance_json=Path(sm.input.provenance),
+        labels_override=sm.params.labels,
+        **{f"out_{key}": Path(sm.output[key]) for key in ("mud", "cvimodel", "labels", "zip", "metrics")},
     ),
     sm.log[0],
 )

@@ -17,7 +17,6 @@ run_rule(
         first_val_image(Path(sm.input.dataset)),
         sm.params.explicit_outputs,
         Path(sm.params.ultralytics_config),
-        sm.params.allow_class_count_multiple_of_3,
     ),
     sm.log[0],
 )
