@@ -17,6 +17,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/quantize.smk"
 include: "workflow/rules/provenance.smk"
 include: "workflow/rules/package.smk"
+include: "workflow/rules/app.smk"
 include: "workflow/rules/report.smk"
 
 

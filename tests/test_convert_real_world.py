@@ -304,3 +304,28 @@ def test_nested_keypoint_arrays(tmp_path):
     message = refused(make_dataset(tmp_path, ["a.jpg"], annotations), tmp_path / "out")
     assert "annotation id 9: keypoints: expected `float`, got `array` (value 0), expected a flat list" in message
     assert "- at" not in message
+
+
+# ---- the skeleton the app draws ----
+
+
+def with_skeleton(split: Split, skeleton) -> Split:
+    coco = json.loads(split.annotations.read_text())
+    coco["categories"][0]["skeleton"] = skeleton
+    write_json(split.annotations, coco)
+    return split
+
+
+@pytest.mark.parametrize(
+    ("skeleton", "expected"), [([[1, 2], [2, 3]], [[0, 1], [1, 2]]), ([[0, 1]], [[0, 1]]), (None, [])]
+)
+def test_the_skeleton_is_kept_0_based(tmp_path, skeleton, expected):
+    split = with_skeleton(make_dataset(tmp_path, ["a.jpg"]), skeleton)
+    assert convert_both(split, tmp_path / "out")["skeleton"] == expected  # COCO's is 1-based; 0-based kept
+
+
+def test_a_skeleton_joining_a_missing_keypoint_is_refused(tmp_path):
+    split = with_skeleton(make_dataset(tmp_path, ["a.jpg"]), [[1, 2], [3, 4]])
+    assert "category id 1: skeleton joins keypoint 4, but the category has 3 keypoints" in refused(
+        split, tmp_path / "out"
+    )

@@ -58,6 +58,7 @@ class _Category(msgspec.Struct):
     id: Int64
     name: str
     keypoints: list[str] | None = None
+    skeleton: list[list[int]] | None = None  # keypoint pairs to join in a drawing, 1-based in COCO
 
 
 class _Image(msgspec.Struct):
@@ -103,6 +104,7 @@ class Categories:
     names: list[str]
     keypoint_names: list[str]
     named_keypoints: bool  # False: the JSON names none, kp0..kp{K-1} stand in
+    skeleton: list[list[int]]  # 0-based keypoint pairs, [] when the dataset has none
 
 
 @dataclass
@@ -177,7 +179,9 @@ def check_categories(path: Path, categories: list[_Category], anns: list[_Annota
     named = [c for c in ordered if c.keypoints]
     if not named:
         k = _keypoint_count_from_annotations(path, anns)
-        return Categories([c.id for c in ordered], [c.name for c in ordered], [f"kp{i}" for i in range(k)], False)
+        names = [f"kp{i}" for i in range(k)]
+        skeleton = _skeleton(path, ordered[0], k)
+        return Categories([c.id for c in ordered], [c.name for c in ordered], names, False, skeleton)
     first = named[0]
     for category in ordered:
         if len(category.keypoints or ()) != len(first.keypoints):
@@ -185,7 +189,27 @@ def check_categories(path: Path, categories: list[_Category], anns: list[_Annota
                 f"{path}: category id {category.id}: {len(category.keypoints or ())} keypoint names, but category "
                 f"id {first.id} has {len(first.keypoints)} (a YOLO pose model has one keypoint count)"
             )
-    return Categories([c.id for c in ordered], [c.name for c in ordered], list(first.keypoints), True)
+    skeleton = _skeleton(path, first, len(first.keypoints))
+    return Categories([c.id for c in ordered], [c.name for c in ordered], list(first.keypoints), True, skeleton)
+
+
+def _skeleton(path: Path, category: _Category, k: int) -> list[list[int]]:
+    """The category's skeleton as 0-based pairs. COCO's is 1-based; a list that holds a 0 and
+    stays below K is taken as 0-based already (some tools write that)."""
+    pairs = category.skeleton or []
+    flat = [i for pair in pairs for i in pair]
+    if any(len(pair) != 2 for pair in pairs):
+        raise PosepipeError(f"{path}: category id {category.id}: skeleton: every entry must be a pair of keypoints")
+    if not flat:
+        return []
+    offset = 0 if min(flat) == 0 and max(flat) < k else 1
+    outside = [i for i in flat if not offset <= i < k + offset]
+    if outside:
+        raise PosepipeError(
+            f"{path}: category id {category.id}: skeleton joins keypoint {outside[0]}, "
+            f"but the category has {k} keypoints (numbered from 1, as in COCO)"
+        )
+    return [[a - offset, b - offset] for a, b in pairs]
 
 
 def _keypoint_count_from_annotations(path: Path, anns: list[_Annotation]) -> int:
@@ -626,6 +650,7 @@ def _data_yaml(converted: list[SplitLabels], categories: Categories, flip: flips
         **({"flip_idx": flip.flip_idx} if flip.flip_idx is not None else {}),
         "names": dict(enumerate(categories.names)),
         "kpt_names": {i: categories.keypoint_names for i in range(len(categories.names))},
+        "skeleton": categories.skeleton,  # 0-based keypoint pairs, for drawing (the MaixPy app)
         "category_ids": dict(enumerate(categories.ids)),
         # Ultralytics ignores this key: what the conversion decided and what it promises
         "posepipe": {

@@ -53,13 +53,14 @@ def mud_text(cvimodel: str, family: str, pixel_format: str, mean, scale, labels:
     )
 
 
-def _write_zip(path: Path, files: list[Path]) -> None:
+def write_zip(path: Path, members: dict[str, bytes]) -> None:
+    """A zip of the members (name: bytes) in sorted order, with fixed times and permissions."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for file in files:
-            info = zipfile.ZipInfo(file.name, date_time=_ZIP_TIME)
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, file.read_bytes())
+            archive.writestr(info, members[name])
 
 
 PADDING_LABEL = "(padding)"  # the label of a constant-zero score channel: never reported
@@ -109,5 +110,5 @@ def package(
     Path(out_mud).write_text(text)
     bundle = [Path(out_mud), Path(out_cvimodel), Path(out_metrics), Path(provenance_json)]
     bundle += [Path(out_labels)] if needs_file else []
-    _write_zip(Path(out_zip), bundle)
+    write_zip(Path(out_zip), {file.name: file.read_bytes() for file in bundle})
     return text

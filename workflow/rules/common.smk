@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe pac
 from posepipe.export import OTHER_FORMATS, missing_package
 from posepipe.config_check import config_faults
 from posepipe.errors import PosepipeError
+from posepipe.app import ensure_maixtool
 from posepipe.shared_env import default_root
 from posepipe.tpu_mlir_env import choose_runner, ensure_venv, environment_key
 
@@ -135,9 +136,13 @@ def provenance_settings(wildcards):
 
 
 def final_targets():
-    """Every model's package, and its section of `snakemake --report`."""
+    """Every model's package and MaixPy app, and its section of `snakemake --report`."""
     return expand(
-        ["results/{model}.mud", "results/{model}/report/summary.rst"],
+        [
+            "results/{model}.mud",
+            "results/{model}_app",
+            "results/{model}/report/summary.rst",
+        ],
         model=sorted(MODELS),
     )
 
@@ -158,6 +163,7 @@ def export_other_weights(wildcards):
 # ---- TPU-MLIR: which runner, and what it needs built first ----
 
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
+APP = with_defaults(config.get("app", {}), "app")
 TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
 TPU_MLIR_DOCKERFILE = workflow.source_path("../../envs/tpu-mlir.Dockerfile")
 
@@ -177,6 +183,11 @@ TPU_MLIR_VENV = str(
     / f"tpu-mlir-{TPU_MLIR_KEY}"
 )
 TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_KEY}"
+MAIXTOOL_REQUIREMENTS = workflow.source_path("../../envs/maixtool-requirements.txt")
+MAIXTOOL_VENV = str(
+    Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
+    / f"maixtool-{environment_key('maixtool', _file_text(MAIXTOOL_REQUIREMENTS))}"
+)
 CVIMODEL_TAG = {
     "INT8": "int8_or_bf16" if QUANTIZE["bf16_fallback"] else "int8",
     "BF16": "bf16",

@@ -1,0 +1,89 @@
+"""The MaixPy app: main.py drawing the dataset's own skeleton (run against a recording test
+double of the `maix` API), and the real `maixtool release` building the installable zip."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import offline_env, run_snakemake, small_model_config
+from posepipe.app import main_py
+
+DOUBLE = Path(__file__).resolve().parent / "maix_double"
+SETTINGS = {"name": None, "version": "1.0.0", "author": "posepipe", "conf_th": 0.5, "iou_th": 0.45, "keypoint_th": 0.3}
+
+
+def run_app(tmp_path: Path, source: str, frames: list) -> list:
+    """main.py run with the `maix` test double; every drawing call it made."""
+    (tmp_path / "main.py").write_text(source)
+    (tmp_path / "frames.json").write_text(json.dumps(frames))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(DOUBLE),
+        "MAIX_DOUBLE_DETECTIONS": str(tmp_path / "frames.json"),
+        "MAIX_DOUBLE_RECORD": str(tmp_path / "record.jsonl"),
+    }
+    result = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
+
+
+def a_thing(points: list) -> dict:
+    return {"x": 5, "y": 6, "w": 50, "h": 40, "class_id": 1, "score": 0.875, "points": points}
+
+
+def test_the_app_draws_the_dataset_s_own_skeleton(tmp_path):
+    """K = 4 with a skeleton of its own (not COCO's 17): lines only where both ends were found."""
+    skeleton = [[0, 1], [1, 2], [2, 3]]
+    source = main_py("hands", "hands.mud", "yolo11", skeleton, SETTINGS)
+    compile(source, "main.py", "exec")
+    calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21, -1, -1, 40, 41])], []])
+    assert calls[0] == ["detector", "YOLO11", "hands.mud"] and ["camera", 320, 224, "RGB888"] in calls
+    assert [c for c in calls if c[0] == "detect"] == [["detect", 0.5, 0.45, 0.3]] * 2  # thresholds from the config
+    assert ["rect", 5, 6, 50, 40] in calls and ["string", 5, 6, "other: 0.88"] in calls
+    assert [c for c in calls if c[0] == "line"] == [["line", 10, 11, 20, 21]]  # 1-2 and 2-3 miss keypoint 2
+    assert [c for c in calls if c[0] == "circle"] == [["circle", 10, 11], ["circle", 20, 21], ["circle", 40, 41]]
+    assert ["string", 4, 4, "30.0 fps"] in calls and calls.count(["show"]) == 2
+
+
+def test_the_app_draws_no_lines_without_a_skeleton(tmp_path):
+    source = main_py("dots", "dots.mud", "yolov8", [], SETTINGS)
+    calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21])]])
+    assert calls[0] == ["detector", "YOLOv8", "dots.mud"]
+    assert not [c for c in calls if c[0] == "line"] and len([c for c in calls if c[0] == "circle"]) == 2
+
+
+@pytest.fixture(scope="module")
+def app_built(trained) -> Path:
+    """The trained small model's app, through the real maixtool (its environment is installed
+    from PyPI once per machine, before the offline run)."""
+    run_snakemake(trained, small_model_config(), "maixtool_venv")
+    run_snakemake(trained, small_model_config(), "results/small_app", env=offline_env(trained))
+    return trained / "results" / "small_app"
+
+
+def test_maixtool_release_builds_the_installable_zip(app_built, trained):
+    info = yaml.safe_load((app_built / "app.yaml").read_text())
+    assert info["id"] == "posepipe_small" and info["version"] == "1.0.0" and info["author"] == "posepipe"
+    assert info["files"] == ["main.py", "small.mud", "small_int8.cvimodel"]
+    archive = app_built / "dist" / "posepipe_small_v1.0.0.zip"
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        assert sorted(names) == names and set(names) == {
+            f"posepipe_small/{name}" for name in ("app.yaml", "main.py", "small.mud", "small_int8.cvimodel")
+        }
+        cvimodel = (trained / "results" / "small_int8.cvimodel").read_bytes()
+        assert z.read("posepipe_small/small_int8.cvimodel") == cvimodel
+        main = z.read("posepipe_small/main.py").decode()
+    assert "nn.YOLOv8(" in main and "SKELETON = [(15, 13), (13, 11)" in main  # the demo's COCO skeleton, 0-based
+    assert sorted(p.name for p in (app_built / "dist").iterdir()) == [archive.name]
+
+
+def test_the_app_zip_is_byte_identical_across_builds(app_built, trained):
+    first = (app_built / "dist" / "posepipe_small_v1.0.0.zip").read_bytes()
+    run_snakemake(trained, small_model_config(), "results/small_app", extra=["--forcerun", "app"])
+    assert (app_built / "dist" / "posepipe_small_v1.0.0.zip").read_bytes() == first

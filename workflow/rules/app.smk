@@ -1,0 +1,36 @@
+# MaixPy's packager in a shared environment of its own, like tpu_mlir_venv (see there why run:).
+rule maixtool_venv:
+    output:
+        f"{MAIXTOOL_VENV}.ready",
+    log:
+        "results/logs/maixtool_venv.log",
+    threads: 0
+    run:
+        in_rule_log(
+            log[0],
+            ensure_maixtool,
+            MAIXTOOL_VENV,
+            MAIXTOOL_REQUIREMENTS,
+            f"{log[0]}.tools",
+            output[0],
+        )
+
+
+rule app:
+    input:
+        mud=rules.package.output.mud,
+        cvimodel=rules.package.output.cvimodel,
+        labels=rules.package.output.labels,
+        dataset=model_dataset,
+        maixtool=rules.maixtool_venv.output[0],
+    output:
+        directory("results/{model}_app"),
+    log:
+        "results/logs/app/{model}.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        settings=APP,
+        maixtool=MAIXTOOL_VENV,
+    script:
+        "../scripts/app.py"

@@ -1,0 +1,25 @@
+"""Rule app: the model's MaixPy application, released with maixtool into an installable zip."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.app import build_app  # noqa: E402
+from posepipe.errors import run_rule  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run_rule(
+    lambda: print(
+        build_app(
+            model=sm.wildcards.model,
+            mud=Path(sm.input.mud),
+            cvimodel=Path(sm.input.cvimodel),
+            labels=Path(sm.input.labels),
+            dataset_dir=Path(sm.input.dataset),
+            settings=sm.params.settings,
+            maixtool=Path(sm.params.maixtool),
+            out_dir=Path(sm.output[0]),
+        )
+    ),
+    sm.log[0],
+)
