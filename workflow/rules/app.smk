@@ -31,6 +31,7 @@ rule app:
         "../../envs/train.yaml"
     params:
         settings=APP,
-        maixtool=MAIXTOOL_VENV,
+        # the environment beside its marker
+        maixtool=lambda wildcards, input: input.maixtool.removesuffix(".ready"),
     script:
         "../scripts/app.py"
