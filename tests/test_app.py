@@ -50,6 +50,14 @@ def test_the_app_draws_the_dataset_s_own_skeleton(tmp_path):
     assert ["string", 4, 4, "30.0 fps"] in calls and calls.count(["show"]) == 2
 
 
+def test_the_keypoint_threshold_is_the_measured_best_unless_configured():
+    measured = main_py("m", "m.mud", "yolov8", [], {**SETTINGS, "keypoint_th": None}, measured_keypoint_th=0.25)
+    assert "KEYPOINT_TH = 0.25  # draw a keypoint whose visibility is above this (the best for the INT8" in measured
+    assert "KEYPOINT_TH = 0.3  # draw a keypoint whose visibility is above this (from the config)" in main_py(
+        "m", "m.mud", "yolov8", [], SETTINGS, measured_keypoint_th=0.25
+    )
+
+
 def test_the_app_draws_no_lines_without_a_skeleton(tmp_path):
     source = main_py("dots", "dots.mud", "yolov8", [], SETTINGS)
     calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21])]])
@@ -80,6 +88,8 @@ def test_maixtool_release_builds_the_installable_zip(app_built, trained):
         assert z.read("posepipe_small/small_int8.cvimodel") == cvimodel
         main = z.read("posepipe_small/main.py").decode()
     assert "nn.YOLOv8(" in main and "SKELETON = [(15, 13), (13, 11)" in main  # the demo's COCO skeleton, 0-based
+    best = json.loads((trained / "results" / "small" / "metrics.json").read_text())["int8"]["decoder"]["keypoint_th"]
+    assert f"KEYPOINT_TH = {float(best)!r}  #" in main
     assert sorted(p.name for p in (app_built / "dist").iterdir()) == [archive.name]
 
 

@@ -335,6 +335,15 @@ def test_device_metrics_beside_ultralytics(trained):
     assert set(device["box"]) == {"precision", "recall", "mAP50", "mAP50-95"}
     # the same model and images: the device's decoding costs little against Ultralytics' own
     assert abs(device["box"]["mAP50"] - metrics["onnx"]["box"]["mAP50"]) < 0.15
+    from posepipe.validate import KEYPOINT_TH_GRID
+
+    for source in ("device_float", "int8"):  # the headline: the best keypoint_th measured, stated
+        curve = metrics[source]["keypoint_th_curve"]
+        assert [point["keypoint_th"] for point in curve] == list(KEYPOINT_TH_GRID)
+        best = max(curve, key=lambda point: point["pose"]["mAP50-95"])
+        assert metrics[source]["pose"] == best["pose"] == next(
+            point["pose"] for point in curve if point["keypoint_th"] == metrics[source]["decoder"]["keypoint_th"]
+        )
 
 
 # ---- 3 and 6 classes through the whole chain: pruned, quantized, decoded, packaged ----

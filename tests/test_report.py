@@ -44,6 +44,9 @@ def test_the_rendered_front_page_shows_the_metrics_table(report_html, trained):
     assert "outputs of the pruned graph" in dom and "/model.22/Concat_2_output_0" in dom
     assert "quantization similarity" in dom and "SIMILAR" in dom
     assert len(re.findall(r'<img alt="small (training curves|predictions)" src="data:image/png;base64,', dom)) == 2
+    curve = dom[dom.index("pose mAP of the device decoder by keypoint_th") :]
+    assert f"{metrics['int8']['keypoint_th_curve'][-1]['pose']['mAP50-95']:.3f}" in curve[: curve.index("</table>")]
+    assert '<img alt="small pose mAP50 by keypoint_th" src="data:image/png;base64,' in dom
 
 
 def test_a_screenshot_of_the_report_shows_a_page(report_html):

@@ -8,6 +8,7 @@ user to edit) and the model files; the real `maixtool release` packs it into
 """
 
 import configparser
+import json
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ from maix import app, camera, display, image, nn, time
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), {mud!r})
 CONF_TH = {conf_th!r}  # draw a detection whose score is above this
 IOU_TH = {iou_th!r}  # non-maximum suppression: boxes overlapping more are one object
-KEYPOINT_TH = {keypoint_th!r}  # draw a keypoint whose visibility is above this
+KEYPOINT_TH = {keypoint_th!r}  # draw a keypoint whose visibility is above this ({keypoint_th_source})
 SKELETON = {skeleton!r}  # keypoint pairs joined by a line (indices from 0)
 BOX_COLOR = image.COLOR_RED
 SKELETON_COLOR = image.COLOR_GREEN
@@ -65,8 +66,10 @@ def app_id(model: str) -> str:
     return "posepipe_" + re.sub(r"[^A-Za-z0-9_]", "_", model)
 
 
-def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict) -> str:
+def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured_keypoint_th=None) -> str:
+    """main.py's text; keypoint_th is the config's, else the best measured on the val images."""
     detector = {"yolov8": "YOLOv8", "yolo11": "YOLO11"}[model_type]
+    configured = settings["keypoint_th"] is not None
     return MAIN_PY.format(
         name=settings["name"] or model,
         desc=_desc(model, skeleton),
@@ -74,7 +77,8 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
         mud=mud,
         conf_th=float(settings["conf_th"]),
         iou_th=float(settings["iou_th"]),
-        keypoint_th=float(settings["keypoint_th"]),
+        keypoint_th=float(settings["keypoint_th"] if configured else measured_keypoint_th),
+        keypoint_th_source="from the config" if configured else "the best for the INT8 model on the val images",
         skeleton=[tuple(pair) for pair in skeleton],
         detector=detector,
     )
@@ -127,6 +131,7 @@ def build_app(
     mud: Path,
     cvimodel: Path,
     labels: Path,
+    metrics: Path,
     dataset_dir: Path,
     settings: dict,
     maixtool: Path,
@@ -145,7 +150,8 @@ def build_app(
     try:
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        (staging / "main.py").write_text(main_py(model, Path(mud).name, model_type(mud), skeleton, settings))
+        measured = json.loads(Path(metrics).read_text())["int8"]["decoder"]["keypoint_th"]
+        (staging / "main.py").write_text(main_py(model, Path(mud).name, model_type(mud), skeleton, settings, measured))
         info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))
         release = subprocess.run(

@@ -52,6 +52,41 @@ def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list
     ]
 
 
+DECODED_SOURCES = ("device_float", "int8")
+
+
+def keypoint_th_rows(metrics: dict) -> list[list]:
+    """Pose mAP of the device-decoded sources at each keypoint_th measured (validate.py)."""
+    sources = [source for source in DECODED_SOURCES if source in metrics]
+    curves = {source: metrics[source]["keypoint_th_curve"] for source in sources}
+    thresholds = [point["keypoint_th"] for point in curves[sources[0]]] if sources else []
+    return [
+        [th, *(figure(curves[s][i]["pose"][name]) for s in sources for name in ("mAP50", "mAP50-95"))]
+        for i, th in enumerate(thresholds)
+    ]
+
+
+def keypoint_th_png(metrics: dict) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    for source in DECODED_SOURCES:
+        if source in metrics:
+            curve = metrics[source]["keypoint_th_curve"]
+            ax.plot([p["keypoint_th"] for p in curve], [p["pose"]["mAP50"] for p in curve], marker="o", label=source)
+    ax.set_xlabel("keypoint_th")
+    ax.set_ylabel("pose mAP50")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def padding_note(pruned: dict) -> str:
     if not pruned["score_padding"]:
         return f"{pruned['num_classes']} score channels, one per class.\n"
@@ -85,6 +120,12 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
             [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
         ),
         padding_note(pruned),
+        list_table(
+            f"{model}: pose mAP of the device decoder by keypoint_th (the headline uses the best; the app, INT8's)",
+            ["keypoint_th", *(f"{s} pose {n}" for s in DECODED_SOURCES if s in metrics for n in ("mAP50", "mAP50-95"))],
+            keypoint_th_rows(metrics),
+        ),
+        embedded_png(f"{model} pose mAP50 by keypoint_th", keypoint_th_png(metrics)),
         f"Quantization: {quantize_report['precision']} with TPU-MLIR {quantize_report['tpu_mlir_version']}, "
         f"{len(quantize_report['calibration_images'])} calibration images.\n",
         list_table(

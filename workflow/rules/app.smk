@@ -21,6 +21,7 @@ rule app:
         mud=rules.package.output.mud,
         cvimodel=rules.package.output.cvimodel,
         labels=rules.package.output.labels,
+        metrics=rules.metrics.output.json,
         dataset=model_dataset,
         maixtool=rules.maixtool_venv.output[0],
     output:

@@ -15,6 +15,7 @@ run_rule(
             mud=Path(sm.input.mud),
             cvimodel=Path(sm.input.cvimodel),
             labels=Path(sm.input.labels),
+            metrics=Path(sm.input.metrics),
             dataset_dir=Path(sm.input.dataset),
             settings=sm.params.settings,
             maixtool=Path(sm.params.maixtool),
