@@ -175,7 +175,7 @@ def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path, trained):
     config["datasets"] = {"mine": {s: {"annotations": str(files[s]), "images": str(folders[s])} for s in splits}}
     config["models"]["tiny"]["dataset"] = "mine"
     result = run_snakemake(tmp_path / "work", config, "results/datasets/mine", check=False)
-    assert result.returncode != 0 and f"{sixth}" in result.stderr
+    assert result.returncode != 0 and f"image '{sixth.name}': unreadable (a JPEG cut short" in result.stderr
     datasets = tmp_path / "work" / "results" / "datasets"
     assert not datasets.exists() or list(datasets.iterdir()) == []  # neither the dataset nor its staging folder
     assert "convert" in planned_jobs(tmp_path / "work", config, "results/datasets/mine")

@@ -155,8 +155,10 @@ def test_a_fresh_clone_plans_no_environment_build(trained, tmp_path):
     config = small_model_config()
     config["quantize"]["runner"] = "venv"
     command = snakemake_command(tmp_path / "work", config, snakefile=clone / "Snakefile")
-    plan = subprocess.run([*command, "results/small.mud", "--dry-run"], capture_output=True, text=True)
+    dry_run = [*command, "results/small.mud", "--dry-run", "--quiet", "rules"]
+    plan = subprocess.run(dry_run, capture_output=True, text=True)
     assert plan.returncode == 0, plan.stderr[-3000:]
-    assert "rule train:" in plan.stdout and "tpu_mlir_venv" not in plan.stdout, plan.stdout[-3000:]
+    planned = {row[0] for row in map(str.split, plan.stdout.splitlines()) if len(row) == 2 and row[1].isdigit()}
+    assert "train" in planned and "tpu_mlir_venv" not in planned, plan.stdout[-3000:]
     first = subprocess.run([*command, "tpu_mlir_venv"], capture_output=True, text=True)
     assert first.returncode == 0 and "Nothing to be done" in first.stdout + first.stderr
