@@ -1,6 +1,7 @@
 """The pruned ONNX: discovery by role, the numerical check, the guard, and decoder parity."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -373,9 +374,10 @@ def multi_class_config(workdir: Path, classes: int) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("classes", [3, 6])
-def test_a_model_of_a_multiple_of_3_classes_reaches_the_device_package(classes, tmp_path):
+def test_a_model_of_a_multiple_of_3_classes_reaches_the_package_and_the_app(classes, tmp_path):
     config = multi_class_config(tmp_path, classes)
-    run_snakemake(tmp_path, config, "results/multi.mud")
+    run_snakemake(tmp_path, config, "maixtool_venv")  # shared, built once per machine
+    run_snakemake(tmp_path, config, "results/multi.mud", "results/multi_app")
     results = tmp_path / "results"
     description = json.loads((results / "multi" / "multi_pruned.json").read_text())
     assert description["num_classes"] == classes and description["score_padding"] == 1
@@ -387,5 +389,7 @@ def test_a_model_of_a_multiple_of_3_classes_reaches_the_device_package(classes, 
     labels = [f"kind {c + 1}" for c in range(classes)] + ["(padding)"]
     assert f"labels = {', '.join(labels)}" in (results / "multi.mud").read_text()
     assert (results / "multi_labels.txt").read_text().splitlines() == labels
+    with zipfile.ZipFile(results / "multi_app" / "dist" / "posepipe_multi_v1.0.0.zip") as app:
+        assert app.read("posepipe_multi/multi.mud") == (results / "multi.mud").read_bytes()
     images = sorted((results / "datasets" / "multi" / "images" / "val").glob("*.jpg"))
     assert assert_decoder_matches_ultralytics(results / "multi", images, conf=0.1) > 0
