@@ -133,14 +133,20 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
     from posepipe import decoder
     from posepipe.dataset import read_data_yaml
 
-    names = {int(i): name for i, name in read_data_yaml(dataset_dir)["names"].items()}
+    data = read_data_yaml(dataset_dir)
+    names = {int(i): name for i, name in data["names"].items()}
+    k = data["kpt_shape"][0]
+    truth = {}  # read once: every keypoint_th is scored against the same labels
+    for path, (image_size, _) in outputs.items():
+        label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
+        truth[path] = _ground_truth(label, image_size[1], image_size[0], k)
     n = decoder.anchor_count(height, width)
     channels, padding_max = len(names), 0.0
     for _, head_outputs in outputs.values():
         scores = decoder.split_outputs(head_outputs, n)[1]
         channels = scores.shape[0]  # nc, or nc + the zero channel padded in by the prune step
         padding_max = max(padding_max, float(np.abs(scores[len(names) :]).max(initial=0.0)))
-    curve = {th: _score_at(dataset_dir, height, width, outputs, th) for th in KEYPOINT_TH_GRID}
+    curve = {th: _score_at(names, k, height, width, outputs, truth, th) for th in KEYPOINT_TH_GRID}
     best = max(KEYPOINT_TH_GRID, key=lambda th: (curve[th]["pose"]["mAP50-95"], -th))
     return {
         "weights": source,
@@ -156,17 +162,13 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
     }
 
 
-def _score_at(dataset_dir: Path, height: int, width: int, outputs: dict[Path, list], keypoint_th: float) -> dict:
+def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth: dict, keypoint_th: float) -> dict:
     import torch
     from ultralytics.models.yolo.pose import PoseValidator
     from ultralytics.utils.metrics import OKS_SIGMA, PoseMetrics
 
     from posepipe import decoder
-    from posepipe.dataset import read_data_yaml
 
-    data = read_data_yaml(dataset_dir)
-    k = data["kpt_shape"][0]
-    names = {int(i): name for i, name in data["names"].items()}
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
     matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
     metrics = PoseMetrics(names=names)
@@ -174,9 +176,7 @@ def _score_at(dataset_dir: Path, height: int, width: int, outputs: dict[Path, li
         detections = decoder.decode(
             head_outputs, (height, width), image_size, **DECODER_SETTINGS, keypoint_th=keypoint_th
         )
-        ih, iw = image_size
-        label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
-        gt_cls, gt_boxes, gt_keypoints = _ground_truth(label, iw, ih, k)
+        gt_cls, gt_boxes, gt_keypoints = truth[path]
         preds = {
             "bboxes": torch.tensor([d.box_xyxy for d in detections], dtype=torch.float32).reshape(-1, 4),
             "cls": torch.tensor([d.class_id for d in detections], dtype=torch.float32),
