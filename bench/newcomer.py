@@ -88,7 +88,7 @@ def main() -> None:
             results[name] = timed_run(clone, env)
             show(f"{name}: {clone}", results[name])
         metrics = json.loads((clone / "results" / "yolov8n_pose" / "metrics.json").read_text())
-        for source in ("pt", "device_float", "int8"):
+        for source in ("pt", "device_float", "cvimodel"):
             figures = metrics[source]
             print(f"  {source:<14} box mAP50 {figures['box']['mAP50']:.3f}  pose mAP50 {figures['pose']['mAP50']:.3f}")
         fresh, built = (results[n]["total"] / 60 for n in ("fresh", "environments built"))

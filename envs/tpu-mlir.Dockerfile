@@ -5,6 +5,11 @@ ARG BASE_IMAGE=sophgo/tpuc_dev:v3.4
 FROM ${BASE_IMAGE}
 ARG TPU_MLIR_VERSION=1.28.1
 ARG PIP_OPTIONS=""
+# search_qtable (quantize.recipes, bf16_layers: search) renders its result with Graphviz, under
+# the tpu_mlir wheel's glib, which needs libpcre3
+RUN command -v dot > /dev/null || (apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz libpcre3 \
+        && rm -rf /var/lib/apt/lists/*)
 COPY tpu-mlir-requirements.txt /tmp/tpu-mlir-requirements.txt
 RUN python3.10 -m pip install --no-cache-dir ${PIP_OPTIONS} "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" \
         -r /tmp/tpu-mlir-requirements.txt \

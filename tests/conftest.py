@@ -132,11 +132,14 @@ def tiny_full_config() -> dict:
     """The tiny config through quantization and the .mud."""
     config = tiny_config()
     # one epoch gives a model whose INT8 outputs are far from its float ones: these tests are
-    # about bytes and files, not accuracy, so the deploy check is loose
+    # about bytes and files, not accuracy, so the deploy check is loose and the cheapest
+    # candidate ships whatever its drop; two cheap recipes (BF16 needs no calibration)
     config["quantize"] = {
         "venv_root": str(Path("~/.cache/posepipe").expanduser()),
         "deploy_tolerance": [0.5, 0.1],
         "calibration_images": 4,
+        "recipes": [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}],
+        "max_accuracy_drop": 1.0,
     }
     return config
 
@@ -184,6 +187,14 @@ def trained(tmp_path_factory) -> Path:
     return workdir
 
 
+SMALL_MODEL_RECIPES = [
+    {"name": "int8"},
+    {"name": "int8_mixed", "bf16_layers": "search", "expected_cos": 0.9999, "max_float_layers": 8},
+    {"name": "int8_bf16_head", "bf16_layers": "head"},
+    {"name": "bf16", "precision": "BF16"},
+]
+
+
 def small_model_config() -> dict:
     config = tiny_config(epochs=30, imgsz=[128, 160], batch=4)  # 240 steps: boxes are learned (mAP50 ~0.8)
     config["demo"].update(train_images=32, width=320, height=240)
@@ -195,5 +206,33 @@ def small_model_config() -> dict:
         # a tolerance any trained weights meet: the one-image similarity of INT8 varies with the
         # weights; tests that need a miss force it (test_quantize.py)
         "deploy_tolerance": [0.5, 0.1],
+        # every kind of recipe; the search is asked for a cosine no INT8 model reaches, so that
+        # it always keeps layers in BF16
+        "recipes": SMALL_MODEL_RECIPES,
+        # any drop passes: the cheapest ships, whatever these weights do (test_quantize.py
+        # holds the gate against the measured figures)
+        "max_accuracy_drop": 1.0,
     }
     return config
+
+
+def build_trained_candidate(trained: Path, out: Path, recipe, deploy_tolerance=(0.5, 0.1)) -> dict:
+    """build_candidate() itself, real tools, on the `trained` model's transform, into `out`."""
+    from posepipe.dataset import val_images
+    from posepipe.quantize import build_candidate
+    from posepipe.tpu_mlir_env import Runner
+
+    out.mkdir(parents=True, exist_ok=True)
+    quantize = trained / "results" / "small" / "quantize"
+    used = json.loads((quantize / "transform" / "transform.json").read_text())["runner"]
+    return build_candidate(
+        transform_dir=quantize / "transform",
+        recipe=recipe,
+        calibration_table=quantize / "calibration" / "kl.table",
+        calibration_images=val_images(trained / "results" / "datasets" / "demo")[:8],
+        deploy_tolerance=list(deploy_tolerance),
+        runner=Runner(used["kind"], used["location"]),
+        work_dir=out / "work",
+        out_cvimodel=out / "small.cvimodel",
+        out_report=out / "report.json",
+    )

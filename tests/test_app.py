@@ -52,7 +52,7 @@ def test_the_app_draws_the_dataset_s_own_skeleton(tmp_path):
 
 def test_the_keypoint_threshold_is_the_measured_best_unless_configured():
     measured = main_py("m", "m.mud", "yolov8", [], {**SETTINGS, "keypoint_th": None}, measured_keypoint_th=0.25)
-    assert "KEYPOINT_TH = 0.25  # draw a keypoint whose visibility is above this (the best for the INT8" in measured
+    assert "KEYPOINT_TH = 0.25  # draw a keypoint whose visibility is above this (the best for the shipped" in measured
     assert "KEYPOINT_TH = 0.3  # draw a keypoint whose visibility is above this (from the config)" in main_py(
         "m", "m.mud", "yolov8", [], SETTINGS, measured_keypoint_th=0.25
     )
@@ -77,18 +77,19 @@ def app_built(trained) -> Path:
 def test_maixtool_release_builds_the_installable_zip(app_built, trained):
     info = yaml.safe_load((app_built / "app.yaml").read_text())
     assert info["id"] == "posepipe_small" and info["version"] == "1.0.0" and info["author"] == "posepipe"
-    assert info["files"] == ["main.py", "small.mud", "small_int8.cvimodel"]
+    assert info["files"] == ["main.py", "small.cvimodel", "small.mud"]
     archive = app_built / "dist" / "posepipe_small_v1.0.0.zip"
     with zipfile.ZipFile(archive) as z:
         names = z.namelist()
         assert sorted(names) == names and set(names) == {
-            f"posepipe_small/{name}" for name in ("app.yaml", "main.py", "small.mud", "small_int8.cvimodel")
+            f"posepipe_small/{name}" for name in ("app.yaml", "main.py", "small.cvimodel", "small.mud")
         }
-        cvimodel = (trained / "results" / "small_int8.cvimodel").read_bytes()
-        assert z.read("posepipe_small/small_int8.cvimodel") == cvimodel
+        cvimodel = (trained / "results" / "small.cvimodel").read_bytes()
+        assert z.read("posepipe_small/small.cvimodel") == cvimodel
         main = z.read("posepipe_small/main.py").decode()
     assert "nn.YOLOv8(" in main and "SKELETON = [(15, 13), (13, 11)" in main  # the demo's COCO skeleton, 0-based
-    best = json.loads((trained / "results" / "small" / "metrics.json").read_text())["int8"]["decoder"]["keypoint_th"]
+    metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
+    best = metrics["cvimodel"]["decoder"]["keypoint_th"]
     assert f"KEYPOINT_TH = {float(best)!r}  #" in main
     assert sorted(p.name for p in (app_built / "dist").iterdir()) == [archive.name]
 

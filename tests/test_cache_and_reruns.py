@@ -51,14 +51,21 @@ def built_tiny(tmp_path_factory, trained) -> dict:
     return {"workdir": workdir, "config": config}
 
 
-def planned(workdir, config, target=MUD) -> set[str]:
-    """The rules a dry run would run for `target`."""
+def planned_counts(workdir, config, target=MUD) -> dict[str, int]:
+    """The rules a dry run would run for `target`, and how many jobs of each."""
     result = run_snakemake(workdir, config, target, extra=["--dry-run", "--quiet", "rules"])
     rows = [line.split() for line in result.stdout.splitlines()]
-    return {row[0] for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
 
 
-AFTER_QUANTIZE = {"quantize", "validate_int8", "metrics", "provenance", "package"}
+def planned(workdir, config, target=MUD) -> set[str]:
+    return set(planned_counts(workdir, config, target))
+
+
+AFTER_SELECTION = {"select_cvimodel", "metrics", "provenance", "package"}
+AFTER_CANDIDATES = {"quantize_candidate", "validate_candidate", *AFTER_SELECTION}
+FROM_CALIBRATION = {"quantize_calibrate", *AFTER_CANDIDATES}
+AFTER_QUANTIZE = {"quantize_transform", *FROM_CALIBRATION}
 FROM_PRUNING = {"prune", "validate_device", *AFTER_QUANTIZE}
 # the names discovery finds in a yolov8n-pose export, given explicitly
 PRUNE_OUTPUTS = {
@@ -81,8 +88,10 @@ def rename_label(workdir):
 
 
 RERUN_TABLE = [
-    ("quantize.calibration_images", set_key(["quantize", "calibration_images"], 3), AFTER_QUANTIZE),
-    ("quantize.deploy_tolerance", set_key(["quantize", "deploy_tolerance"], [0.5, 0.2]), AFTER_QUANTIZE),
+    ("quantize.calibration_images", set_key(["quantize", "calibration_images"], 3), FROM_CALIBRATION),
+    ("quantize.deploy_tolerance", set_key(["quantize", "deploy_tolerance"], [0.5, 0.2]), AFTER_CANDIDATES),
+    ("quantize.max_accuracy_drop", set_key(["quantize", "max_accuracy_drop"], 0.5), AFTER_SELECTION),
+    ("quantize.if_none_within_gate", set_key(["quantize", "if_none_within_gate"], "most_accurate"), AFTER_SELECTION),
     ("quantize.mean", set_key(["quantize", "mean"], [1, 1, 1]), AFTER_QUANTIZE),
     ("models.tiny.epochs", set_key(["models", "tiny", "epochs"], 2), FROM_TRAINING),
     ("models.tiny.batch", set_key(["models", "tiny", "batch"], 2), FROM_TRAINING),
@@ -110,3 +119,28 @@ def test_a_renamed_label_reruns_conversion_onwards(built_tiny, tmp_path):
     shutil.copytree(built_tiny["workdir"], workdir, symlinks=True)
     rename_label(workdir)
     assert planned(workdir, built_tiny["config"]) == {"convert", *FROM_TRAINING}
+
+
+# quantize.recipes: the tiny config has int8 and bf16 (conftest); a change reaches only the jobs
+# of the recipes it touches, then selection and what follows
+RECIPE_CHANGES = [
+    (
+        "one recipe's calibration",
+        [{"name": "int8", "calibration": "mse"}, {"name": "bf16", "precision": "BF16"}],
+        {"quantize_calibrate": 1, "quantize_candidate": 1, "validate_candidate": 1},
+    ),
+    (
+        "a recipe added",
+        [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}, {"name": "int8_head", "bf16_layers": "head"}],
+        {"quantize_candidate": 1, "validate_candidate": 1},
+    ),
+    ("a recipe removed", [{"name": "int8"}], {}),
+    ("the order", [{"name": "bf16", "precision": "BF16"}, {"name": "int8"}], {}),
+]
+
+
+@pytest.mark.parametrize(("change", "recipes", "jobs"), RECIPE_CHANGES, ids=[row[0] for row in RECIPE_CHANGES])
+def test_changing_the_recipes_reruns_only_the_candidates_they_touch(built_tiny, change, recipes, jobs):
+    config = copy.deepcopy(built_tiny["config"])
+    config["quantize"]["recipes"] = recipes
+    assert planned_counts(built_tiny["workdir"], config) == {**jobs, **dict.fromkeys(AFTER_SELECTION, 1)}

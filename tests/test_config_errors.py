@@ -42,6 +42,36 @@ def write_dataset_files(workdir):
             id="unknown-quantize-key",
         ),
         pytest.param(
+            set_key(["quantize", "bf16_fallback"], True),
+            "quantize: 'bf16_fallback': replaced by quantize.recipes and max_accuracy_drop",
+            id="replaced-key",
+        ),
+        pytest.param(
+            set_key(["quantize", "recipes"], [{"name": "int8"}, {"name": "int8", "calibration": "mse"}]),
+            "quantize.recipes[1].name: 'int8' is used by an earlier recipe",
+            id="recipe-name-twice",
+        ),
+        pytest.param(
+            set_key(["quantize", "recipes"], [{"name": "bf16", "precision": "BF16", "bf16_layers": "search"}]),
+            "quantize.recipes[0]: precision BF16 is BF16 throughout: no calibration nor bf16_layers",
+            id="recipe-bf16-with-search",
+        ),
+        pytest.param(
+            set_key(["quantize", "recipes"], [{"name": "Head 1", "bf16_layers": "head"}]),
+            "quantize.recipes[0].name: 'Head 1' does not match",
+            id="recipe-name-not-a-file-name",
+        ),
+        pytest.param(
+            set_key(["quantize", "recipes"], [{"name": "int8", "head_from": ["/model.22/x_Conv"]}]),
+            "quantize.recipes[0].head_from: only used with bf16_layers: head",
+            id="recipe-head-from-without-head",
+        ),
+        pytest.param(
+            set_key(["quantize", "recipes"], []),
+            "quantize.recipes: [] should be non-empty",
+            id="no-recipe",
+        ),
+        pytest.param(
             set_key(["models", "tiny", "epochs"], "ten"),
             "models.tiny.epochs: 'ten' is not of type 'integer'",
             id="wrong-type",

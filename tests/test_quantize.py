@@ -8,20 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import SMALL_MODEL_RECIPES, build_trained_candidate
 from posepipe.errors import PosepipeError
 from posepipe.package import mud_text, package
-from posepipe.quantize import parse_similarity, validate_settings
+from posepipe.quantize import Recipe, choose, parse_similarity, select, validate_settings
 
 GOOD = {
     "mean": [0, 0, 0],
     "scale": [1 / 255] * 3,
     "pixel_format": "rgb",
     "processor": "cv181x",
-    "precision": "INT8",
-    "bf16_fallback": False,
-    "calibration_images": 100,
     "transform_tolerance": [0.99, 0.99],
-    "deploy_tolerance": [0.9, 0.6],
     "tpu_mlir_version": "1.28.1",
 }
 NAMES = ["/model.22/dfl/conv/Conv_output_0", "/model.22/Sigmoid_output_0", "/model.22/Concat_2_output_0"]
@@ -30,11 +27,9 @@ NAMES = ["/model.22/dfl/conv/Conv_output_0", "/model.22/Sigmoid_output_0", "/mod
 @pytest.mark.parametrize(
     ("key", "value", "fault"),
     [
-        ("deploy_tolerance", [0.9], "deploy_tolerance: [0.9] is not two numbers in (0, 1]"),
+        ("transform_tolerance", [0.9], "transform_tolerance: [0.9] is not two numbers in (0, 1]"),
         ("transform_tolerance", "abc", "transform_tolerance: 'abc' is not two numbers"),
-        ("deploy_tolerance", [0.9, 1.5], "is not two numbers in (0, 1]"),
-        ("precision", "F16", "precision: 'F16' is not one of INT8, BF16"),
-        ("calibration_images", 0, "calibration_images: 0 is not a positive whole number"),
+        ("transform_tolerance", [0.9, 1.5], "is not two numbers in (0, 1]"),
         ("mean", [0, 0], "mean: [0, 0] is not three numbers"),
         ("pixel_format", "yuv", "pixel_format: 'yuv' is not rgb or bgr"),
     ],
@@ -78,111 +73,186 @@ npz compare PASSED.
     assert blocks[2] == {"tensor": "images_Input", "verdict": "EQUAL", "passed": True}
 
 
-# ---- real TPU-MLIR runs (venv route) on the trained small model ----
+def row(recipe, share, size, pose, passed=True):
+    """A candidate of the table choose() reads: cost (BF16 share, size) and accuracy."""
+    return {
+        "recipe": recipe,
+        "bf16_share": share,
+        "size_bytes": size,
+        "pose": {"mAP50": pose, "mAP50-95": pose},
+        "pose_mAP50-95_drop": round(0.5 - pose, 6),  # against a float model at 0.5
+        "similarity_passed": passed,
+    }
 
 
-def test_quantize_produces_a_cvimodel_with_parsed_similarities(trained):
+def test_the_cheapest_candidate_within_the_gate_is_chosen():
+    rows = [row("bf16", 1.0, 200, 0.50), row("head", 0.03, 101, 0.49), row("int8", 0.01, 100, 0.40)]
+    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8"  # a loose gate: the cheapest
+    assert choose(rows, 0.05, "fail")[0]["recipe"] == "head"  # a strict one: more BF16
+    assert choose(rows, 0.0, "fail")[0]["recipe"] == "bf16"
+    with pytest.raises(PosepipeError) as error:
+        choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45, passed=False)], 0.05, "fail")
+    message = str(error.value)
+    assert message.startswith("quantize: no recipe's cvimodel is within max_accuracy_drop 0.05") and "\n" not in message
+    assert "int8: pose mAP50-95 0.400 (drop +0.100)" in message and "head: pose mAP50-95 0.450" in message
+    assert "similarity missed" in message  # the better one missed the tools' check: not shipped either
+    chosen, reason = choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45)], 0.01, "most_accurate")
+    assert chosen["recipe"] == "head" and "most accurate" in reason
+
+
+def test_equal_costs_go_to_the_more_accurate():
+    rows = [row("int8_kl", 0.01, 100, 0.40), row("int8_mse", 0.01, 100, 0.45)]
+    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8_mse"
+
+
+# ---- real TPU-MLIR runs (venv route) on the trained small model: every kind of recipe ----
+
+
+def candidate_report(trained: Path, recipe: str) -> dict:
+    return json.loads((trained / "results" / "small" / "quantize" / recipe / "report.json").read_text())
+
+
+def test_every_recipe_gives_a_cvimodel_with_parsed_similarities(trained):
     model_dir = trained / "results" / "small"
-    cvimodel = model_dir / "small_int8.cvimodel"
-    assert cvimodel.stat().st_size > 100_000
-    report = json.loads((model_dir / "quantize" / "report.json").read_text())
-    assert report["precision"] == "INT8" and report["tpu_mlir_version"] == "1.28.1"
-    assert report["runner"]["kind"] in ("venv", "docker")
-    assert report["settings"]["output_names"] == [
+    transform = json.loads((model_dir / "quantize" / "transform" / "transform.json").read_text())
+    assert transform["tpu_mlir_version"] == "1.28.1" and transform["runner"]["kind"] in ("venv", "docker")
+    assert transform["settings"]["output_names"] == [
         o["name"] for o in json.loads((model_dir / "small_pruned.json").read_text())["outputs"]
     ]
-    transform = {b["tensor"]: b for b in report["similarity"]["transform"]}
-    deploy = report["similarity"]["deploy"]
-    assert any(t.startswith("/model.22/Concat_2_output_0") for t in transform)
-    assert deploy and all(b["passed"] for b in deploy)
-    assert any("cosine" in b for b in deploy)
-    assert len(report["calibration_images"]) == 32  # 100 asked for, the val split has 32
-    for name in ("transform.log", "calibration.log", "deploy.log"):
-        assert (model_dir / "quantize" / "tool-logs" / name).stat().st_size > 0
+    assert any(b["tensor"].startswith("/model.22/Concat_2_output_0") for b in transform["similarity"])
+    for recipe in [r["name"] for r in SMALL_MODEL_RECIPES]:
+        report = candidate_report(trained, recipe)
+        assert (model_dir / "quantize" / recipe / "small.cvimodel").stat().st_size == report["size_bytes"] > 100_000
+        assert report["similarity"]["deploy"] and any("cosine" in b for b in report["similarity"]["deploy"])
+        assert (model_dir / "quantize" / recipe / "tool-logs" / "deploy.log").stat().st_size > 0
+    assert len(candidate_report(trained, "int8")["calibration_images"]) == 32  # 100 asked for, the val split has 32
     assert (
         "calibration: 100 images asked for, the val split has 32"
-        in (trained / "results" / "logs" / "quantize" / "small.log").read_text()
+        in (trained / "results" / "logs" / "quantize" / "small.calibrate-kl.log").read_text()
     )
 
 
+def test_mixed_cvimodels_really_hold_bf16_layers(trained):
+    """Read back from model_deploy's listing of what the built cvimodel computes, per tensor."""
+    plain, mixed, head, bf16 = (candidate_report(trained, r) for r in ("int8", "int8_mixed", "int8_bf16_head", "bf16"))
+    # the search was asked for a cosine INT8 cannot reach: it keeps its layers in BF16
+    assert len(mixed["bf16"]["layers"]) > len(plain["bf16"]["layers"])
+    searched = set(mixed["qtable"]) & set(mixed["bf16"]["layers"])  # what the search chose is BF16 in the model
+    assert searched and not searched & set(plain["bf16"]["layers"])
+    # the head: the convolutions nearest the keypoint output and what follows them
+    assert head["head_from"] == sorted(f"/model.22/cv4.{i}/cv4.{i}.2/Conv_output_0_Conv" for i in range(3))
+    assert set(head["head_from"]) <= set(head["bf16"]["layers"]) and set(head["head_from"]) <= set(head["qtable"])
+    assert not set(head["head_from"]) & set(plain["bf16"]["layers"])
+    for report in (mixed, head):
+        assert plain["bf16"]["elements_share"] < report["bf16"]["elements_share"] < 0.5
+    assert bf16["bf16"]["elements_share"] > 0.95 and bf16["size_bytes"] > 1.5 * plain["size_bytes"]  # twice the bytes
+
+
+def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(trained):
+    results = trained / "results"
+    report = json.loads((results / "small" / "quantize" / "report.json").read_text())
+    rows = {r["recipe"]: r for r in report["candidates"]}
+    assert list(rows) == [r["name"] for r in SMALL_MODEL_RECIPES]
+    # max_accuracy_drop 1.0 (conftest): every candidate is within it, so the cheapest ships
+    assert report["chosen"]["recipe"] == "int8" == min(rows, key=lambda r: rows[r]["bf16_share"])
+    assert (results / "small" / "small.cvimodel").read_bytes() == (
+        results / "small" / "quantize" / "int8" / "small.cvimodel"
+    ).read_bytes()
+    metrics = json.loads((results / "small" / "metrics.json").read_text())
+    device = metrics["device_float"]["pose"]["mAP50-95"]
+    for name, candidate in rows.items():
+        measured = json.loads((results / "small" / "quantize" / name / "metrics.json").read_text())
+        assert candidate["pose"]["mAP50-95"] == measured["pose"]["mAP50-95"]
+        assert candidate["pose_mAP50-95_drop"] == pytest.approx(device - measured["pose"]["mAP50-95"], abs=1e-6)
+        assert candidate["bf16_layer_count"] == len(candidate_report(trained, name)["bf16"]["layers"])
+    assert metrics["quantization"]["candidates"] == report["candidates"]
+    assert metrics["cvimodel"]["recipe"] == "int8"
+    provenance = json.loads((results / "small" / "provenance.json").read_text())
+    assert provenance["quantization"]["chosen"]["recipe"] == "int8"
+    assert provenance["quantization"]["candidates"] == report["candidates"]
+
+
+CANDIDATE_FILES = ("small.cvimodel", "report.json", "metrics.json")
+
+
+def test_a_strict_gate_takes_more_bf16_or_fails_with_the_table(trained, tmp_path):
+    """The gate set just under the cheapest candidate's own drop, from the measured figures."""
+    model = trained / "results" / "small"
+    report = json.loads((model / "quantize" / "report.json").read_text())
+    cheapest = next(r for r in report["candidates"] if r["recipe"] == report["chosen"]["recipe"])
+    strict = cheapest["pose_mAP50-95_drop"] - 1e-6
+    arguments = dict(
+        transform_json=model / "quantize" / "transform" / "transform.json",
+        candidates={
+            row["recipe"]: tuple(model / "quantize" / row["recipe"] / name for name in CANDIDATE_FILES)
+            for row in report["candidates"]
+        },
+        reference_metrics=model / "metrics" / "device_float.json",
+        if_none_within_gate="fail",
+        out_cvimodel=tmp_path / "small.cvimodel",
+        out_report=tmp_path / "report.json",
+        out_metrics=tmp_path / "metrics.json",
+    )
+    within = [r for r in report["candidates"] if r["pose_mAP50-95_drop"] <= strict and r["similarity_passed"]]
+    if not within:
+        with pytest.raises(PosepipeError, match="no recipe's cvimodel is within max_accuracy_drop") as error:
+            select(**arguments, max_accuracy_drop=strict)
+        assert all(f"{r['recipe']}: pose mAP50-95" in str(error.value) for r in report["candidates"])
+        assert not (tmp_path / "small.cvimodel").exists()
+        return
+    chosen = select(**arguments, max_accuracy_drop=strict)["chosen"]["recipe"]
+    row = next(r for r in report["candidates"] if r["recipe"] == chosen)
+    assert chosen != cheapest["recipe"] and row["bf16_share"] > cheapest["bf16_share"]
+    assert row["bf16_share"] == min(r["bf16_share"] for r in within)
+
+
 def test_cvimodel_build_time_is_fixed_and_its_md5_recomputed(trained):
-    cvimodel = (trained / "results" / "small" / "small_int8.cvimodel").read_bytes()
+    cvimodel = (trained / "results" / "small" / "small.cvimodel").read_bytes()
     assert cvimodel.count(b"1970-01-01 00:00:00") == 1 and cvimodel[:8] == b"CviModel"
     assert cvimodel[14:30] == hashlib.md5(cvimodel[48:]).digest()  # as model_deploy computes it
-    tool_output = next((trained / "results" / "small" / "quantize" / "work").glob("small_int8.cvimodel")).read_bytes()
+    work = trained / "results" / "small" / "quantize" / "int8" / "work"
+    tool_output = (work / "small_int8.cvimodel").read_bytes()
     assert tool_output[14:30] == hashlib.md5(tool_output[48:]).digest() and b"1970-01-01" not in tool_output
     assert len(tool_output) == len(cvimodel)
 
 
-def test_int8_accuracy_sits_beside_the_float_figures(trained):
+def test_shipped_accuracy_sits_beside_the_float_figures(trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
-    assert set(metrics) == {"model", "pt", "onnx", "device_float", "int8"}
-    int8, device = metrics["int8"], metrics["device_float"]
-    assert int8["weights"] == "small_int8.cvimodel" and int8["images"] == device["images"]
-    assert int8["box"]["mAP50"] > 0.3, "the INT8 model lost the boxes the float model finds"
-    assert abs(int8["box"]["mAP50"] - device["box"]["mAP50"]) < 0.2
+    assert set(metrics) == {"model", "pt", "onnx", "device_float", "cvimodel", "quantization"}
+    shipped, device = metrics["cvimodel"], metrics["device_float"]
+    assert shipped["weights"] == "small.cvimodel" and shipped["images"] == device["images"]
+    assert shipped["box"]["mAP50"] > 0.3, "the shipped cvimodel lost the boxes the float model finds"
+    assert abs(shipped["box"]["mAP50"] - device["box"]["mAP50"]) < 0.2
 
 
 def test_package_of_the_trained_model(trained):
     results = trained / "results"
     mud = (results / "small.mud").read_text()
-    assert mud == mud_text("small_int8.cvimodel", "yolov8", "rgb", [0, 0, 0], [1 / 255] * 3, "person")
+    assert mud == mud_text("small.cvimodel", "yolov8", "rgb", [0, 0, 0], [1 / 255] * 3, "person")
     with zipfile.ZipFile(results / "small_maixcam.zip") as archive:
         assert sorted(archive.namelist()) == [
             "provenance.json",
+            "small.cvimodel",
             "small.mud",
-            "small_int8.cvimodel",
             "small_metrics.json",
         ]
-        assert archive.read("small_int8.cvimodel") == (results / "small" / "small_int8.cvimodel").read_bytes()
+        assert archive.read("small.cvimodel") == (results / "small" / "small.cvimodel").read_bytes()
 
 
-def quantize_trained(trained: Path, tmp_path: Path, **overrides) -> dict:
-    """quantize() itself, real tools, on the trained model's pruned ONNX, into tmp_path."""
-    from posepipe.dataset import val_images
-    from posepipe.quantize import Runner, quantize
-
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    model_dir = trained / "results" / "small"
-    used = json.loads((model_dir / "quantize" / "report.json").read_text())["runner"]
-    return quantize(
-        model_dir / "small_pruned.onnx",
-        model_dir / "small_pruned.json",
-        val_images(trained / "results" / "datasets" / "demo"),
-        {**GOOD, "calibration_images": 8, **overrides},
-        "small",
-        [128, 160],
-        Runner(used["kind"], used["location"]),
-        tmp_path / "work",
-        tmp_path / "small.cvimodel",
-        tmp_path / "report.json",
-    )
+def test_a_missed_similarity_is_recorded_and_the_model_still_built(trained, tmp_path):
+    report = build_trained_candidate(trained, tmp_path, Recipe(name="int8"), deploy_tolerance=[0.9999, 0.9999])
+    assert report["similarity_passed"] is False
+    assert any(not b["passed"] for b in report["similarity"]["deploy"])
+    assert "[FAILED]" in (tmp_path / "work" / "logs" / "deploy.log").read_text()  # the tools' own verdict
+    assert (tmp_path / "small.cvimodel").read_bytes()[:8] == b"CviModel"  # built again, unchecked
 
 
-def test_a_missed_tolerance_fails_with_the_tensor_and_the_figure(trained, tmp_path):
-    from posepipe.quantize import ToleranceError
-
-    with pytest.raises(ToleranceError) as error:
-        quantize_trained(trained, tmp_path, deploy_tolerance=[0.9999, 0.9999])
-    message = str(error.value)
-    assert message.startswith("model_deploy.py: tensor /model.22/") and "cosine 0." in message
-    assert "(tolerance 0.9999,0.9999)" in message and "\n" not in message
-    assert not (tmp_path / "small.cvimodel").exists() and not (tmp_path / "report.json").exists()
-
-
-def test_bf16_fallback_when_int8_misses_its_tolerance(trained, tmp_path):
-    """The miss is made on purpose: the tolerance is what BF16 itself reaches on this model
-    (measured first), which INT8, with 8-bit activations, cannot reach on any model."""
-    bf16 = quantize_trained(trained, tmp_path / "bf16", precision="BF16", deploy_tolerance=[0.5, 0.1])
-    measured = [b for b in bf16["similarity"]["deploy"] if "cosine" in b]
-    assert measured, "model_deploy printed no similarity for BF16"
-    just_below = [min(b[key] for b in measured) - 1e-4 for key in ("cosine", "euclidean")]
-    report = quantize_trained(trained, tmp_path / "fallback", deploy_tolerance=just_below, bf16_fallback=True)
-    assert report["precision"] == "BF16"
-    assert not all(b["passed"] for b in report["similarity"]["deploy_int8_failed"])
-    assert all(b["passed"] for b in report["similarity"]["deploy"])
-    int8_size = (trained / "results" / "small" / "small_int8.cvimodel").stat().st_size
-    assert (tmp_path / "fallback" / "small.cvimodel").stat().st_size > 1.5 * int8_size  # BF16: twice the bytes
+def test_a_head_layer_that_is_not_in_the_model_is_named(trained, tmp_path):
+    recipe = Recipe(name="head", bf16_layers="head", head_from=("/model.22/nothing_Conv",))
+    with pytest.raises(PosepipeError) as error:
+        build_trained_candidate(trained, tmp_path, recipe)
+    assert str(error.value) == "quantize.recipes: head: head_from: no layer /model.22/nothing_Conv in small.mlir"
+    assert not (tmp_path / "small.cvimodel").exists()
 
 
 # ---- the .mud, without TPU-MLIR: package() on a real pruned ONNX and a made-up report ----

@@ -38,15 +38,22 @@ def test_the_rendered_front_page_shows_the_metrics_table(report_html, trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
     table = dom[dom.index("small: metrics on the val images") :]
     table = table[: table.index("</table>")]
-    for label in ("Ultralytics, .pt", "device decoder, pruned ONNX (float)", "device decoder, cvimodel (INT8)"):
+    labels = ("Ultralytics, .pt", "device decoder, pruned ONNX (float)", "device decoder, shipped cvimodel (simulator)")
+    for label in labels:
         assert label in table
-    assert f"{metrics['int8']['box']['mAP50']:.3f}" in table and f"{metrics['pt']['pose']['mAP50']:.3f}" in table
+    assert f"{metrics['cvimodel']['box']['mAP50']:.3f}" in table and f"{metrics['pt']['pose']['mAP50']:.3f}" in table
     assert "outputs of the pruned graph" in dom and "/model.22/Concat_2_output_0" in dom
     assert "quantization similarity" in dom and "SIMILAR" in dom
     assert len(re.findall(r'<img alt="small (training curves|predictions)" src="data:image/png;base64,', dom)) == 2
     curve = dom[dom.index("pose mAP of the device decoder by keypoint_th") :]
-    assert f"{metrics['int8']['keypoint_th_curve'][-1]['pose']['mAP50-95']:.3f}" in curve[: curve.index("</table>")]
+    assert f"{metrics['cvimodel']['keypoint_th_curve'][-1]['pose']['mAP50-95']:.3f}" in curve[: curve.index("</table>")]
     assert '<img alt="small pose mAP50 by keypoint_th" src="data:image/png;base64,' in dom
+    candidates = dom[dom.index("small: quantization candidates") :]
+    candidates = candidates[: candidates.index("</table>")]
+    for row in metrics["quantization"]["candidates"]:  # every recipe, its figures and cost
+        assert f">{row['recipe']}<" in candidates
+        assert f"{row['pose']['mAP50-95']:.3f}" in candidates and str(row["size_bytes"]) in candidates
+    assert candidates.count(">yes<") == 1
 
 
 def test_a_screenshot_of_the_report_shows_a_page(report_html):

@@ -36,7 +36,11 @@ BYTE_IDENTICAL = [
     "results/tiny/tiny.onnx",
     "results/tiny/tiny_pruned.onnx",
     "results/tiny/tiny_pruned.json",
-    "results/tiny/tiny_int8.cvimodel",
+    "results/tiny/quantize/calibration/kl.table",
+    "results/tiny/quantize/int8/tiny.cvimodel",
+    "results/tiny/quantize/bf16/tiny.cvimodel",
+    "results/tiny/tiny.cvimodel",
+    "results/tiny/quantize/report.json",
     "results/tiny/metrics.json",
     "results/tiny.mud",
     "results/tiny_labels.txt",
@@ -87,7 +91,7 @@ def test_provenance_records_sources_artifacts_settings_and_software(built_twice)
     }
     assert sources["val_images"]["files"] == 4 and len(sources["val_images"]["sha256"]) == 64
     artifacts = record["artifacts"]
-    for key, path in (("weights", "results/tiny/train/best.pt"), ("cvimodel", "results/tiny/tiny_int8.cvimodel")):
+    for key, path in (("weights", "results/tiny/train/best.pt"), ("cvimodel", "results/tiny/tiny.cvimodel")):
         assert artifacts[key] == {"path": path, "sha256": sha256(workdir / path)}
     assert artifacts["dataset"]["files"] == 1 + 12 + 12  # data.yaml, labels, image links (no caches)
     assert record["dataset"]["flip_idx_source"] == "derived" and record["dataset"]["flip_idx"][:3] == [0, 2, 1]
@@ -204,14 +208,18 @@ def test_export_killed_mid_way_is_redone(hostile, tmp_path):
     assert onnx.read_bytes() == before
 
 
-def test_failed_tolerance_leaves_no_cvimodel_nor_package(hostile, tmp_path):
+def test_no_candidate_within_the_gate_leaves_no_cvimodel_nor_package(hostile, tmp_path):
+    """A one-image similarity that no INT8 model reaches (8-bit activations): the one recipe
+    misses it, and selection fails with the table instead of shipping it."""
     workdir = copy_of(hostile, tmp_path)
     config = yaml.safe_load((workdir / "test-config.yaml").read_text())
-    config["quantize"]["deploy_tolerance"] = [0.9999, 0.9999]
+    config["quantize"].update(deploy_tolerance=[0.9999, 0.9999], recipes=[{"name": "int8"}])
     result = run_snakemake(workdir, config, "results/tiny.mud", check=False)
     assert result.returncode != 0
-    assert "model_deploy.py: tensor /model.22/" in result.stderr and "(tolerance 0.9999,0.9999)" in result.stderr
-    for left in ("tiny_int8.cvimodel", "quantize/report.json"):
+    assert "posepipe: error: quantize: no recipe's cvimodel is within max_accuracy_drop 1.0" in result.stderr
+    assert "int8: pose mAP50-95 " in result.stderr and "similarity missed" in result.stderr
+    assert "model_deploy.py: tensor /model.22/" in (workdir / "results/logs/quantize/tiny.int8.log").read_text()
+    for left in ("tiny.cvimodel", "quantize/report.json"):
         assert not (workdir / "results" / "tiny" / left).exists(), left
     # the .mud of the previous build stays, but is not taken as up to date
-    assert {"quantize", "package"} <= planned_jobs(workdir, config, "results/tiny.mud")
+    assert {"select_cvimodel", "package"} <= planned_jobs(workdir, config, "results/tiny.mud")

@@ -78,7 +78,7 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
         conf_th=float(settings["conf_th"]),
         iou_th=float(settings["iou_th"]),
         keypoint_th=float(settings["keypoint_th"] if configured else measured_keypoint_th),
-        keypoint_th_source="from the config" if configured else "the best for the INT8 model on the val images",
+        keypoint_th_source="from the config" if configured else "the best for the shipped cvimodel on the val images",
         skeleton=[tuple(pair) for pair in skeleton],
         detector=detector,
     )
@@ -150,7 +150,7 @@ def build_app(
     try:
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        measured = json.loads(Path(metrics).read_text())["int8"]["decoder"]["keypoint_th"]
+        measured = json.loads(Path(metrics).read_text())["cvimodel"]["decoder"]["keypoint_th"]
         (staging / "main.py").write_text(main_py(model, Path(mud).name, model_type(mud), skeleton, settings, measured))
         info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))

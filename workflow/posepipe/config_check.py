@@ -7,6 +7,12 @@ from jsonschema import Draft202012Validator
 
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
 WORKFLOW_OUTPUTS = "results/"
+# keys of earlier releases, and what took their place
+REPLACED_KEYS = {
+    "quantize.precision": "replaced by quantize.recipes (a recipe with precision: BF16)",
+    "quantize.bf16_fallback": "replaced by quantize.recipes and max_accuracy_drop: the shipped cvimodel is "
+    "the cheapest recipe within the accuracy gate",
+}
 
 
 def key_path(parts) -> str:
@@ -18,6 +24,9 @@ def describe(error) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
+        replaced = [REPLACED_KEYS[f"{where}.{key}"] for key in unknown if f"{where}.{key}" in REPLACED_KEYS]
+        if replaced:
+            return f"{where}: {', '.join(map(repr, unknown))}: {'; '.join(replaced)}"
         return f"{where}: unknown key {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
     hint = error.schema.get("description") if error.validator in ("pattern", "multipleOf") else None
     return f"{where}: {error.message}" + (f" ({hint})" if hint else "")
@@ -57,6 +66,24 @@ def unknown_datasets(config: dict) -> list[str]:
     ]
 
 
+def recipe_faults(config: dict) -> list[str]:
+    """What the schema cannot say about quantize.recipes: unique names, and choices that fit."""
+    faults, seen = [], set()
+    for index, recipe in enumerate(config.get("quantize", {}).get("recipes", [])):
+        where = f"quantize.recipes[{index}]"
+        if recipe["name"] in seen:
+            faults.append(f"{where}.name: '{recipe['name']}' is used by an earlier recipe")
+        seen.add(recipe["name"])
+        layers = recipe.get("bf16_layers", "none")
+        if recipe.get("precision") == "BF16" and (layers != "none" or "calibration" in recipe):
+            faults.append(f"{where}: precision BF16 is BF16 throughout: no calibration nor bf16_layers")
+        if "head_from" in recipe and layers != "head":
+            faults.append(f"{where}.head_from: only used with bf16_layers: head")
+    return faults
+
+
 def config_faults(config: dict, schema: dict, workdir: Path) -> list[str]:
     """Schema faults first; references and files are only looked at in a config of the right shape."""
-    return schema_errors(config, schema) or unknown_datasets(config) + missing_files(config, workdir)
+    return schema_errors(config, schema) or (
+        unknown_datasets(config) + recipe_faults(config) + missing_files(config, workdir)
+    )

@@ -82,6 +82,8 @@ def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quanti
             "packages": package_versions(),
             "tpu_mlir": {"version": report["tpu_mlir_version"], "runner": report["runner"]},
         },
+        # which quantization recipe the shipped cvimodel is, and every candidate it was chosen from
+        "quantization": {key: report[key] for key in ("chosen", "gate", "candidates")},
         # training's floats are byte-identical only on the same kind of processor and threads
         "training_machine": training_machine,
     }

@@ -13,7 +13,7 @@ METRIC_SOURCES = {
     "pt": "Ultralytics, .pt",
     "onnx": "Ultralytics, ONNX",
     "device_float": "device decoder, pruned ONNX (float)",
-    "int8": "device decoder, cvimodel (INT8)",
+    "cvimodel": "device decoder, shipped cvimodel (simulator)",
 }
 GRID_COLUMNS = 4
 THUMB_WIDTH = 320
@@ -42,6 +42,30 @@ def metrics_rows(metrics: dict) -> list[list]:
     ]
 
 
+CANDIDATE_HEADER = [
+    "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop",
+    "min cosine", "min euclidean", "BF16 layers", "BF16 share", "size (bytes)", "shipped",
+]  # fmt: skip
+
+
+def candidate_rows(quantize_report: dict) -> list[list]:
+    chosen = quantize_report["chosen"]["recipe"]
+    return [
+        [
+            f"``{row['recipe']}``",
+            *(figure(row[part][name]) for part in ("box", "pose") for name in ("mAP50", "mAP50-95")),
+            figure(row["pose_mAP50-95_drop"]),
+            figure(row["cosine"]) if row["cosine"] is not None else "",
+            figure(row["euclidean"]) if row["euclidean"] is not None else "",
+            row["bf16_layer_count"],
+            figure(row["bf16_share"]),
+            row["size_bytes"],
+            "yes" if row["recipe"] == chosen else ("" if row["within_gate"] else "outside the gate"),
+        ]
+        for row in quantize_report["candidates"]
+    ]
+
+
 def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list]:
     """The compared output tensors of each step (the tools compare every intermediate one too)."""
     return [
@@ -52,7 +76,7 @@ def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list
     ]
 
 
-DECODED_SOURCES = ("device_float", "int8")
+DECODED_SOURCES = ("device_float", "cvimodel")
 
 
 def keypoint_th_rows(metrics: dict) -> list[list]:
@@ -121,13 +145,20 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
         ),
         padding_note(pruned),
         list_table(
-            f"{model}: pose mAP of the device decoder by keypoint_th (the headline uses the best; the app, INT8's)",
+            f"{model}: pose mAP of the device decoder by keypoint_th (headline: the best; the app: the cvimodel's)",
             ["keypoint_th", *(f"{s} pose {n}" for s in DECODED_SOURCES if s in metrics for n in ("mAP50", "mAP50-95"))],
             keypoint_th_rows(metrics),
         ),
         embedded_png(f"{model} pose mAP50 by keypoint_th", keypoint_th_png(metrics)),
-        f"Quantization: {quantize_report['precision']} with TPU-MLIR {quantize_report['tpu_mlir_version']}, "
-        f"{len(quantize_report['calibration_images'])} calibration images.\n",
+        f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
+        f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
+        f"at most {quantize_report['gate']['max_accuracy_drop']} under the pruned float model's, similarity check "
+        "passed; cheapest by BF16 share of the computed elements, then size).\n",
+        list_table(
+            f"{model}: quantization candidates (device decoder on the TPU-MLIR simulator's outputs)",
+            CANDIDATE_HEADER,
+            candidate_rows(quantize_report),
+        ),
         list_table(
             f"{model}: quantization similarity",
             ["step", "tensor", "cosine", "euclidean", "verdict"],

@@ -1,5 +1,6 @@
-"""Where the TPU-MLIR tools come from: a Python 3.10 virtual environment, a docker image, or the
-conda environment Snakemake made (--sdm conda). The tools need Python 3.10 exactly.
+"""How a TPU-MLIR tool runs: where the tools come from (a Python 3.10 virtual environment, a
+docker image, or the conda environment Snakemake made under --sdm conda; the tools need Python
+3.10 exactly), which of those to use, and the command line of a tool in each (Runner).
 """
 
 import glob
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from posepipe import shared_env
@@ -140,6 +142,34 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
     )
 
 
-def conda_runner_location() -> str:
-    """Under --sdm conda the rule's own environment holds the tools: the running interpreter's."""
-    return str(Path(sys.executable).parent.parent)
+@dataclass
+class Runner:
+    """How the TPU-MLIR tools run: `venv` or `conda` (a Python 3.10 environment), or `docker`."""
+
+    kind: str
+    location: str  # the environment's folder, or the image tag
+
+    @classmethod
+    def for_rule(cls, kind: str, location: str) -> "Runner":
+        """The runner as a rule's params name it; under --sdm conda the tools are in the rule's
+        own environment, the running interpreter's."""
+        return cls(kind, location or str(Path(sys.executable).parent.parent))
+
+    def command(self, args: list[str], work_dir: Path) -> tuple[list[str], dict]:
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        if self.kind in ("venv", "conda"):
+            bin_dir = Path(self.location) / "bin"
+            # the tools start each other by name: the environment's bin comes first on PATH
+            env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+            env["VIRTUAL_ENV"] = str(self.location)
+            return [str(bin_dir / args[0]), *args[1:]], env
+        if self.kind == "docker":
+            # inputs are copied into the work folder first, so it is the one mount
+            mounts = [f"--volume={Path(work_dir).resolve()}:/work"]
+            argv = [
+                "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
+                "--env", f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}", "--env", "HOME=/work",
+                *mounts, "--workdir", "/work", self.location, *args,
+            ]  # fmt: skip
+            return argv, {**os.environ}
+        raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")

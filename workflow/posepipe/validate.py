@@ -74,11 +74,16 @@ def evaluate(
     }
 
 
-def merge_metrics(model: str, sources: dict[str, Path], json_path: Path, csv_path: Path) -> dict:
-    """One metrics.json (every source side by side) and a flat CSV, one row per source and part."""
+def merge_metrics(
+    model: str, sources: dict[str, Path], quantize_report: Path, json_path: Path, csv_path: Path
+) -> dict:
+    """One metrics.json (every source side by side, and every quantization candidate's figures)
+    and a flat CSV, one row per source and part."""
     merged = {"model": model}
     for source, path in sources.items():
         merged[source] = json.loads(Path(path).read_text())
+    report = json.loads(Path(quantize_report).read_text())
+    merged["quantization"] = {key: report[key] for key in ("chosen", "gate", "candidates")}
     Path(json_path).write_text(json.dumps(merged, indent=1) + "\n")
     with open(csv_path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -249,8 +254,6 @@ def evaluate_cvimodel(
     shutil.copyfile(cvimodel, work_dir / "model.cvimodel")
     shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
     argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
-    if runner.kind in ("venv", "conda"):
-        argv[0] = str(Path(runner.location) / "bin" / "python3")
     result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
     (work_dir / "runner.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:

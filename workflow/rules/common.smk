@@ -44,15 +44,38 @@ MODELS = {
     name: with_defaults(entry, "model") for name, entry in config["models"].items()
 }
 
-
-# The weights that the validate step evaluates, by the `source` wildcard (the .pt and its ONNX).
-VALIDATED_WEIGHTS = {
-    "pt": "results/{model}/train/best.pt",
-    "onnx": "results/{model}/{model}.onnx",
+QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
+APP = with_defaults(config.get("app", {}), "app")
+# every recipe with the schema's defaults: what a candidate's rule gets, so that a change to
+# one recipe reruns that candidate only
+# what model_transform is told: a change reruns every candidate, a recipe's own keys only its own
+TRANSFORM_KEYS = (
+    "mean",
+    "scale",
+    "pixel_format",
+    "processor",
+    "transform_tolerance",
+    "tpu_mlir_version",
+)
+RECIPES = {
+    recipe["name"]: with_defaults(recipe, "recipe") for recipe in QUANTIZE["recipes"]
 }
+
+
+# The weights that the validate rule evaluates, by the `source` wildcard (the .pt and its ONNX).
+VALIDATED_SOURCES = ("pt", "onnx")
+# One file per source of the metrics table, each written by its own validation rule.
+METRICS_JSON = "results/{model}/metrics/{source}.json"
+
+
+def metrics_json(source):
+    return METRICS_JSON.replace("{source}", source)
+
+
 # Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
 # ONNX decoded as the MaixCAM runtime decodes it (rule validate_device).
-METRIC_SOURCES = [*VALIDATED_WEIGHTS, "device_float", "int8"]
+# `cvimodel` is the shipped one: the quantization recipe rule select_cvimodel chose.
+METRIC_SOURCES = [*VALIDATED_SOURCES, "device_float", "cvimodel"]
 
 
 def in_rule_log(log_file, function, *args):
@@ -76,7 +99,9 @@ def alternatives(names):
 wildcard_constraints:
     dataset=alternatives(DATASETS),
     model=alternatives(MODELS),
-    source=alternatives(VALIDATED_WEIGHTS),
+    source=alternatives(VALIDATED_SOURCES),
+    recipe=alternatives(RECIPES),
+    method=alternatives({recipe["calibration"] for recipe in RECIPES.values()}),
     format=alternatives(OTHER_FORMATS),
 
 
@@ -148,7 +173,8 @@ def final_targets():
 
 
 def validated_weights(wildcards):
-    return VALIDATED_WEIGHTS[wildcards.source].format(model=wildcards.model)
+    weights = {"pt": rules.train.output.weights, "onnx": rules.export_onnx.output[0]}
+    return expand(weights[wildcards.source], model=wildcards.model)[0]
 
 
 def export_other_weights(wildcards):
@@ -157,13 +183,11 @@ def export_other_weights(wildcards):
         raise WorkflowError(
             f"export format '{wildcards.format}' needs {missing}, which is not installed"
         )
-    return f"results/{wildcards.model}/train/best.pt"
+    return expand(rules.train.output.weights, model=wildcards.model)[0]
 
 
 # ---- TPU-MLIR: which runner, and what it needs built first ----
 
-QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
-APP = with_defaults(config.get("app", {}), "app")
 TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
 TPU_MLIR_DOCKERFILE = workflow.source_path("../../envs/tpu-mlir.Dockerfile")
 
@@ -173,25 +197,25 @@ def _file_text(path):
         return f.read()
 
 
-TPU_MLIR_KEY = environment_key(
+# Each hashes only what it is built from: the venv the pins, the image the Dockerfile and base too.
+TPU_MLIR_VENV_KEY = environment_key(
+    QUANTIZE["tpu_mlir_version"], _file_text(TPU_MLIR_REQUIREMENTS)
+)
+TPU_MLIR_IMAGE_KEY = environment_key(
     QUANTIZE["tpu_mlir_version"],
     _file_text(TPU_MLIR_REQUIREMENTS),
     _file_text(TPU_MLIR_DOCKERFILE) + QUANTIZE["docker_base_image"],
 )
 TPU_MLIR_VENV = str(
     Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
-    / f"tpu-mlir-{TPU_MLIR_KEY}"
+    / f"tpu-mlir-{TPU_MLIR_VENV_KEY}"
 )
-TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_KEY}"
+TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_IMAGE_KEY}"
 MAIXTOOL_REQUIREMENTS = workflow.source_path("../../envs/maixtool-requirements.txt")
 MAIXTOOL_VENV = str(
     Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
     / f"maixtool-{environment_key('maixtool', _file_text(MAIXTOOL_REQUIREMENTS))}"
 )
-CVIMODEL_TAG = {
-    "INT8": "int8_or_bf16" if QUANTIZE["bf16_fallback"] else "int8",
-    "BF16": "bf16",
-}[QUANTIZE["precision"]]
 
 
 @functools.cache
@@ -213,10 +237,47 @@ def tpu_mlir_ready(wildcards):
     if runner == "venv":
         return f"{TPU_MLIR_VENV}.ready"
     if runner == "docker":
-        return f"results/.tpu-mlir/image-{TPU_MLIR_KEY}.id"
+        return f"results/.tpu-mlir/image-{TPU_MLIR_IMAGE_KEY}.id"
     return []
 
 
 def tpu_mlir_location():
     runner = tpu_mlir_runner()
     return {"venv": TPU_MLIR_VENV, "docker": TPU_MLIR_IMAGE, "conda": ""}[runner]
+
+
+# ---- quantization candidates: what each recipe's rules take ----
+
+
+def shared_calibration(wildcards):
+    """The calibration table a recipe takes: INT8 without a search (a search calibrates itself)."""
+    recipe = RECIPES[wildcards.recipe]
+    if recipe["precision"] != "INT8" or recipe["bf16_layers"] == "search":
+        return {}
+    return {
+        "calibration": expand(
+            rules.quantize_calibrate.output[0],
+            model=wildcards.model,
+            method=recipe["calibration"],
+        )[0]
+    }
+
+
+def candidate_files(wildcards):
+    """Every recipe's cvimodel, report and val metrics, and the float model's metrics they are
+    held against, as named inputs."""
+    files = {
+        "reference": expand(rules.validate_device.output[0], model=wildcards.model)[0]
+    }
+    for recipe in RECIPES:
+        outputs = {"recipe": recipe, "model": wildcards.model}
+        files[f"cvimodel_{recipe}"] = expand(
+            rules.quantize_candidate.output.cvimodel, **outputs
+        )[0]
+        files[f"report_{recipe}"] = expand(
+            rules.quantize_candidate.output.report, **outputs
+        )[0]
+        files[f"metrics_{recipe}"] = expand(
+            rules.validate_candidate.output[0], **outputs
+        )[0]
+    return files

@@ -1,6 +1,6 @@
 rule export_onnx:
     input:
-        weights="results/{model}/train/best.pt",
+        weights=rules.train.output.weights,
     output:
         "results/{model}/{model}.onnx",
     log:

@@ -1,16 +1,16 @@
 rule package:
     input:
-        cvimodel=rules.quantize.output.cvimodel,
-        report=rules.quantize.output.report,
+        cvimodel=rules.select_cvimodel.output.cvimodel,
+        report=rules.select_cvimodel.output.report,
         onnx=rules.prune.output.onnx,
         pruned=rules.prune.output.outputs,
         dataset=model_dataset,
         # the figures of the very model being packaged travel with it
-        metrics="results/{model}/metrics.json",
+        metrics=rules.metrics.output.json,
         provenance=rules.provenance.output[0],
     output:
         mud="results/{model}.mud",
-        cvimodel=f"results/{{model}}_{CVIMODEL_TAG}.cvimodel",
+        cvimodel="results/{model}.cvimodel",
         labels="results/{model}_labels.txt",
         zip="results/{model}_maixcam.zip",
         metrics="results/{model}_metrics.json",

@@ -2,13 +2,13 @@ rule provenance:
     input:
         unpack(model_sources),
         dataset=model_dataset,
-        weights="results/{model}/train/best.pt",
+        weights=rules.train.output.weights,
         machine=rules.train.output.machine,
-        onnx="results/{model}/{model}.onnx",
-        pruned_onnx="results/{model}/{model}_pruned.onnx",
-        cvimodel=rules.quantize.output.cvimodel,
-        metrics="results/{model}/metrics.json",
-        report=rules.quantize.output.report,
+        onnx=rules.export_onnx.output[0],
+        pruned_onnx=rules.prune.output.onnx,
+        cvimodel=rules.select_cvimodel.output.cvimodel,
+        metrics=rules.metrics.output.json,
+        report=rules.select_cvimodel.output.report,
     output:
         "results/{model}/provenance.json",
     log:

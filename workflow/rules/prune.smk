@@ -1,6 +1,6 @@
 rule prune:
     input:
-        onnx="results/{model}/{model}.onnx",
+        onnx=rules.export_onnx.output[0],
         dataset=model_dataset,
     output:
         multiext("results/{model}/{model}_pruned", onnx=".onnx", outputs=".json"),

@@ -1,5 +1,5 @@
 # The TPU-MLIR tools' environment is shared by every clone and run on the machine, so it must be
-# rebuilt only when what it is built from changes: that is hashed into its path (TPU_MLIR_KEY).
+# rebuilt only when what it is built from changes: that is hashed into its path (TPU_MLIR_VENV_KEY).
 # `run:` rather than `script:`, since Snakemake reruns a script rule whose script file is newer
 # than its output, which every fresh clone's is. No inputs for the same reason. threads 0: the
 # build is mostly pip downloading and unpacking, and must not hold back training.
@@ -27,7 +27,7 @@ rule tpu_mlir_venv:
 
 rule tpu_mlir_image:
     output:
-        f"results/.tpu-mlir/image-{TPU_MLIR_KEY}.id",
+        f"results/.tpu-mlir/image-{TPU_MLIR_IMAGE_KEY}.id",
     log:
         "results/logs/tpu_mlir_image.log",
     conda:
@@ -42,50 +42,105 @@ rule tpu_mlir_image:
         "../scripts/tpu_mlir_image.py"
 
 
-rule quantize:
+# The float MLIR every recipe starts from, once per model.
+rule quantize_transform:
     input:
-        onnx="results/{model}/{model}_pruned.onnx",
-        outputs="results/{model}/{model}_pruned.json",
+        onnx=rules.prune.output.onnx,
+        outputs=rules.prune.output.outputs,
         dataset=model_dataset,
         tools=tpu_mlir_ready,
     output:
-        cvimodel=f"results/{{model}}/{{model}}_{CVIMODEL_TAG}.cvimodel",
-        report="results/{model}/quantize/report.json",
-        tool_logs=directory("results/{model}/quantize/tool-logs"),
+        directory("results/{model}/quantize/transform"),
     log:
-        "results/logs/quantize/{model}.log",
+        "results/logs/quantize/{model}.transform.log",
     conda:
         "../../envs/tpu_mlir.yaml"
     threads: 2
     resources:
         mem_mb=3000,
     params:
-        settings=QUANTIZE,
+        settings={key: QUANTIZE[key] for key in TRANSFORM_KEYS},
         imgsz=model_setting("imgsz"),
         runner=lambda wildcards: tpu_mlir_runner(),
         location=lambda wildcards: tpu_mlir_location(),
-        # TPU-MLIR writes fixed-name files: every model gets its own work folder
-        work_dir="results/{model}/quantize/work",
     script:
-        "../scripts/quantize.py"
+        "../scripts/quantize_transform.py"
 
 
-rule validate_int8:
+# INT8 thresholds by calibration method, shared by the recipes that use the method.
+rule quantize_calibrate:
     input:
-        cvimodel=rules.quantize.output.cvimodel,
+        transform=rules.quantize_transform.output[0],
         dataset=model_dataset,
         tools=tpu_mlir_ready,
     output:
-        "results/{model}/metrics/int8.json",
+        "results/{model}/quantize/calibration/{method}.table",
     log:
-        "results/logs/validate/{model}.int8.log",
+        "results/logs/quantize/{model}.calibrate-{method}.log",
+    benchmark:
+        "results/benchmarks/quantize/{model}.calibrate-{method}.tsv"
+    conda:
+        "../../envs/tpu_mlir.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+    params:
+        calibration_images=QUANTIZE["calibration_images"],
+        runner=lambda wildcards: tpu_mlir_runner(),
+        location=lambda wildcards: tpu_mlir_location(),
+        work_dir="results/{model}/quantize/calibration/{method}-work",
+    script:
+        "../scripts/quantize_calibrate.py"
+
+
+# One cvimodel per recipe of quantize.recipes, each in its own folder (TPU-MLIR writes
+# fixed-name files); its params are its own recipe only, so changing one reruns that one.
+rule quantize_candidate:
+    input:
+        unpack(shared_calibration),
+        transform=rules.quantize_transform.output[0],
+        dataset=model_dataset,
+        tools=tpu_mlir_ready,
+    output:
+        cvimodel="results/{model}/quantize/{recipe}/{model}.cvimodel",
+        report="results/{model}/quantize/{recipe}/report.json",
+        tool_logs=directory("results/{model}/quantize/{recipe}/tool-logs"),
+    log:
+        "results/logs/quantize/{model}.{recipe}.log",
+    benchmark:
+        "results/benchmarks/quantize/{model}.{recipe}.tsv"
+    conda:
+        "../../envs/tpu_mlir.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+    params:
+        recipe=lambda wildcards: RECIPES[wildcards.recipe],
+        calibration_images=QUANTIZE["calibration_images"],
+        deploy_tolerance=QUANTIZE["deploy_tolerance"],
+        runner=lambda wildcards: tpu_mlir_runner(),
+        location=lambda wildcards: tpu_mlir_location(),
+        work_dir="results/{model}/quantize/{recipe}/work",
+    script:
+        "../scripts/quantize_candidate.py"
+
+
+# The cheapest candidate within quantize.max_accuracy_drop of the float model ships.
+rule select_cvimodel:
+    input:
+        unpack(candidate_files),
+        transform=rules.quantize_transform.output[0],
+    output:
+        cvimodel="results/{model}/{model}.cvimodel",
+        report="results/{model}/quantize/report.json",
+        metrics=metrics_json("cvimodel"),
+    log:
+        "results/logs/quantize/{model}.select.log",
     conda:
         "../../envs/train.yaml"
     params:
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
-        imgsz=model_setting("imgsz"),
-        work_dir="results/{model}/quantize/int8-eval",
-        ultralytics_config=ULTRALYTICS_CONFIG,
+        recipes=list(RECIPES),
+        max_accuracy_drop=QUANTIZE["max_accuracy_drop"],
+        if_none_within_gate=QUANTIZE["if_none_within_gate"],
     script:
-        "../scripts/validate_int8.py"
+        "../scripts/select_cvimodel.py"

@@ -1,9 +1,9 @@
 rule report_summary:
     input:
-        metrics="results/{model}/metrics.json",
-        pruned_onnx="results/{model}/{model}_pruned.onnx",
-        pruned="results/{model}/{model}_pruned.json",
-        quantize_report=rules.quantize.output.report,
+        metrics=rules.metrics.output.json,
+        pruned_onnx=rules.prune.output.onnx,
+        pruned=rules.prune.output.outputs,
+        quantize_report=rules.select_cvimodel.output.report,
         curves=rules.train.output.curves,
         dataset=model_dataset,
     output:

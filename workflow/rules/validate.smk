@@ -3,7 +3,7 @@ rule validate:
         weights=validated_weights,
         dataset=model_dataset,
     output:
-        "results/{model}/metrics/{source}.json",
+        METRICS_JSON,
     log:
         "results/logs/validate/{model}.{source}.log",
     conda:
@@ -22,7 +22,8 @@ rule validate:
 
 rule metrics:
     input:
-        expand("results/{{model}}/metrics/{source}.json", source=METRIC_SOURCES),
+        **{source: metrics_json(source) for source in METRIC_SOURCES},
+        quantization=rules.select_cvimodel.output.report,
     output:
         json="results/{model}/metrics.json",
         csv="results/{model}/metrics.csv",
@@ -38,10 +39,10 @@ rule metrics:
 
 rule validate_device:
     input:
-        onnx="results/{model}/{model}_pruned.onnx",
+        onnx=rules.prune.output.onnx,
         dataset=model_dataset,
     output:
-        "results/{model}/metrics/device_float.json",
+        metrics_json("device_float"),
     log:
         "results/logs/validate/{model}.device_float.log",
     conda:
@@ -50,3 +51,28 @@ rule validate_device:
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/validate_device.py"
+
+
+# A candidate cvimodel through TPU-MLIR's simulator on the val images, decoded as the device
+# decodes: what the device will score, known before anything is flashed.
+rule validate_candidate:
+    input:
+        cvimodel=rules.quantize_candidate.output.cvimodel,
+        dataset=model_dataset,
+        tools=tpu_mlir_ready,
+    output:
+        "results/{model}/quantize/{recipe}/metrics.json",
+    log:
+        "results/logs/validate/{model}.{recipe}.log",
+    benchmark:
+        "results/benchmarks/validate/{model}.{recipe}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    params:
+        runner=lambda wildcards: tpu_mlir_runner(),
+        location=lambda wildcards: tpu_mlir_location(),
+        imgsz=model_setting("imgsz"),
+        work_dir="results/{model}/quantize/{recipe}/val-run",
+        ultralytics_config=ULTRALYTICS_CONFIG,
+    script:
+        "../scripts/validate_candidate.py"

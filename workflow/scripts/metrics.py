@@ -10,7 +10,11 @@ from posepipe.validate import merge_metrics  # noqa: E402
 sm = snakemake  # noqa: F821
 run_rule(
     lambda: merge_metrics(
-        sm.wildcards.model, dict(zip(sm.params.sources, sm.input)), Path(sm.output.json), Path(sm.output.csv)
+        sm.wildcards.model,
+        {source: Path(sm.input[source]) for source in sm.params.sources},
+        Path(sm.input.quantization),
+        Path(sm.output.json),
+        Path(sm.output.csv),
     ),
     sm.log[0],
 )

@@ -1,5 +1,5 @@
-"""Rule validate_int8: the cvimodel run by TPU-MLIR's simulator on the val images, decoded as the
-device decodes, scored like the float models: what the device will score, before flashing."""
+"""Rule validate_candidate: a candidate cvimodel through TPU-MLIR's simulator on the val images,
+decoded as the device decodes, scored like the float models: what the device will score, before flashing."""
 
 import json
 import sys
@@ -7,15 +7,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
 from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import Runner  # noqa: E402
-from posepipe.tpu_mlir_env import conda_runner_location  # noqa: E402
+from posepipe.tpu_mlir_env import Runner  # noqa: E402
 from posepipe.validate import evaluate_cvimodel  # noqa: E402
 
 sm = snakemake  # noqa: F821
 
 
 def main():
-    runner = Runner(sm.params.runner, sm.params.location or conda_runner_location())
+    runner = Runner.for_rule(sm.params.runner, sm.params.location)
     result = evaluate_cvimodel(
         Path(sm.input.cvimodel),
         Path(sm.input.dataset),

@@ -1,0 +1,23 @@
+"""Rule quantize_calibrate: the INT8 threshold table of one calibration method."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.dataset import val_images  # noqa: E402
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.quantize import calibrate, calibration_set  # noqa: E402
+from posepipe.tpu_mlir_env import Runner  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run_rule(
+    lambda: calibrate(
+        transform_dir=Path(sm.input.transform),
+        method=sm.wildcards.method,
+        calibration_images=calibration_set(val_images(Path(sm.input.dataset)), sm.params.calibration_images),
+        runner=Runner.for_rule(sm.params.runner, sm.params.location),
+        work_dir=Path(sm.params.work_dir),
+        out_table=Path(sm.output[0]),
+    ),
+    sm.log[0],
+)

@@ -1,0 +1,35 @@
+"""Rule quantize_candidate: one recipe's cvimodel (calibration, mixed precision, model_deploy)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.dataset import val_images  # noqa: E402
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.quantize import Recipe, build_candidate, calibration_set  # noqa: E402
+from posepipe.tpu_mlir_env import Runner  # noqa: E402
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    work_dir = Path(sm.params.work_dir)
+    try:
+        build_candidate(
+            transform_dir=Path(sm.input.transform),
+            recipe=Recipe.from_config(sm.params.recipe),
+            calibration_table=Path(sm.input.calibration) if "calibration" in sm.input.keys() else None,
+            calibration_images=calibration_set(val_images(Path(sm.input.dataset)), sm.params.calibration_images),
+            deploy_tolerance=sm.params.deploy_tolerance,
+            runner=Runner.for_rule(sm.params.runner, sm.params.location),
+            work_dir=work_dir,
+            out_cvimodel=Path(sm.output.cvimodel),
+            out_report=Path(sm.output.report),
+        )
+    finally:  # the tools' own logs are kept, failed or not
+        if (work_dir / "logs").is_dir():
+            shutil.copytree(work_dir / "logs", sm.output.tool_logs, dirs_exist_ok=True)
+
+
+run_rule(main, sm.log[0])

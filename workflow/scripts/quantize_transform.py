@@ -1,0 +1,25 @@
+"""Rule quantize_transform: TPU-MLIR model_transform, the float MLIR every recipe starts from."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.dataset import first_val_image  # noqa: E402
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.quantize import transform  # noqa: E402
+from posepipe.tpu_mlir_env import Runner  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run_rule(
+    lambda: transform(
+        pruned_onnx=Path(sm.input.onnx),
+        pruned_json=Path(sm.input.outputs),
+        test_image=first_val_image(Path(sm.input.dataset)),
+        settings_raw=sm.params.settings,
+        model_name=sm.wildcards.model,
+        imgsz=sm.params.imgsz,
+        runner=Runner.for_rule(sm.params.runner, sm.params.location),
+        out_dir=Path(sm.output[0]),
+    ),
+    sm.log[0],
+)

@@ -1,0 +1,26 @@
+"""Rule select_cvimodel: the cheapest candidate within the accuracy gate is the one shipped."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.quantize import select  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run_rule(
+    lambda: select(
+        transform_json=Path(sm.input.transform) / "transform.json",
+        candidates={
+            recipe: tuple(Path(sm.input[f"{kind}_{recipe}"]) for kind in ("cvimodel", "report", "metrics"))
+            for recipe in sm.params.recipes
+        },
+        reference_metrics=Path(sm.input.reference),
+        max_accuracy_drop=sm.params.max_accuracy_drop,
+        if_none_within_gate=sm.params.if_none_within_gate,
+        out_cvimodel=Path(sm.output.cvimodel),
+        out_report=Path(sm.output.report),
+        out_metrics=Path(sm.output.metrics),
+    ),
+    sm.log[0],
+)
