@@ -10,7 +10,7 @@ CORES ?= $(shell nproc)
 TARGET ?= all
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint bench
+.PHONY: run test test-fast venv lint bench
 
 # Built once per set of pins and shared (workflow/posepipe/shared_env.py): under a lock, into a
 # folder of its own, published by a symlink only when complete and checked, so that two clones,
@@ -23,11 +23,15 @@ venv:
 	@ln -sfn $(VENV) .venv
 
 run: venv
-	$(VENV)/bin/snakemake --cores $(CORES) $(TARGET)
+	$(VENV)/bin/snakemake $(TARGET) --cores $(CORES)
 
 # pytest exits 5 when it collects no test (e.g. a -k that matches nothing): say so, exit 0.
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
+
+# Everything but the tests that train or run TPU-MLIR (pytest marker `slow`, tests/conftest.py).
+test-fast: venv
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check workflow tests bench

@@ -5,6 +5,8 @@ ARG BASE_IMAGE=sophgo/tpuc_dev:v3.4
 FROM ${BASE_IMAGE}
 ARG TPU_MLIR_VERSION=1.28.1
 ARG PIP_OPTIONS=""
+# the wheel's bundled glibc, which breaks the tools on a newer host (posepipe.tpu_mlir_env)
+ARG BUNDLED_GLIBC="libc.so.6 libm.so.6 libpthread.so.0"
 # search_qtable (quantize.recipes, bf16_layers: search) renders its result with Graphviz, under
 # the tpu_mlir wheel's glib, which needs libpcre3
 RUN command -v dot > /dev/null || (apt-get update -qq \
@@ -14,4 +16,4 @@ COPY tpu-mlir-requirements.txt /tmp/tpu-mlir-requirements.txt
 RUN python3.10 -m pip install --no-cache-dir ${PIP_OPTIONS} "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" \
         -r /tmp/tpu-mlir-requirements.txt \
     && site=$(python3.10 -c "import tpu_mlir, os; print(os.path.dirname(tpu_mlir.__file__))") \
-    && rm -f "$site/lib/third_party/libc.so.6" "$site/lib/third_party/libm.so.6" "$site/lib/third_party/libpthread.so.0"
+    && for name in ${BUNDLED_GLIBC}; do rm -f "$site/lib/third_party/$name"; done

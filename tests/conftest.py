@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from posepipe.shared_env import default_root
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -90,6 +91,19 @@ def run_snakemake(
     return result
 
 
+# Fixtures that train a model or run TPU-MLIR (minutes): a test that takes one is `slow`, which
+# `make test-fast` leaves out.
+TRAINING_FIXTURES = frozenset(
+    {"trained", "built_tiny", "built_twice", "hostile", "docker_built", "standin_base", "app_built", "report_html"}
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config):
     """Ultralytics offline, with its settings in a folder of the test run, never in $HOME."""
     from posepipe.ultralytics_env import prepare
@@ -135,7 +149,7 @@ def tiny_full_config() -> dict:
     # about bytes and files, not accuracy, so the deploy check is loose and the cheapest
     # candidate ships whatever its drop; two cheap recipes (BF16 needs no calibration)
     config["quantize"] = {
-        "venv_root": str(Path("~/.cache/posepipe").expanduser()),
+        "venv_root": str(default_root()),
         "deploy_tolerance": [0.5, 0.1],
         "calibration_images": 4,
         "recipes": [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}],
@@ -202,7 +216,7 @@ def small_model_config() -> dict:
     config["models"] = {"small": config["models"]["tiny"]}
     config["quantize"] = {
         # absolute: the offline runs give the pipeline an empty $HOME, but reuse the machine's TPU-MLIR venv
-        "venv_root": str(Path("~/.cache/posepipe").expanduser()),
+        "venv_root": str(default_root()),
         # a tolerance any trained weights meet: the one-image similarity of INT8 varies with the
         # weights; tests that need a miss force it (test_quantize.py)
         "deploy_tolerance": [0.5, 0.1],

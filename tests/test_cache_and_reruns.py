@@ -11,6 +11,7 @@ from conftest import run_snakemake, set_key, tiny_config, tiny_full_config
 CACHED_TARGET = "results/tiny/tiny_pruned.onnx"
 
 
+@pytest.mark.slow
 def test_second_workdir_takes_training_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 from conftest import REPO
+from posepipe.tpu_mlir_env import BUNDLED_GLIBC
 
 
 def pins(lines) -> dict[str, str]:
@@ -25,13 +26,24 @@ def test_every_conda_env_pin_equals_the_requirements_pin():
     env_files = sorted((REPO / "envs").glob("*.yaml"))
     assert env_files
     for env_file in env_files:
-        expected = tpu_mlir if env_file.name == "tpu_mlir.yaml" else required
+        expected = tpu_mlir if env_file.name == "tpu-mlir.yaml" else required
         env = yaml.safe_load(env_file.read_text())
         pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
         env_pins = pins(pip_section)
         assert env_pins, env_file.name
         for name, version in env_pins.items():
             assert expected.get(name) == version, f"{env_file.name}: {name}=={version}, pinned: {expected.get(name)}"
+
+
+def test_the_dockerfile_defaults_are_the_config_defaults():
+    """The Dockerfile's build arguments are passed by rule tpu_mlir_image; their defaults, for a
+    hand-run `docker build`, must be the same version and base."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    quantize = schema["$defs"]["quantize"]["properties"]
+    dockerfile = (REPO / "envs" / "tpu-mlir.Dockerfile").read_text()
+    assert f"ARG TPU_MLIR_VERSION={quantize['tpu_mlir_version']['default']}\n" in dockerfile
+    assert f"ARG BASE_IMAGE={quantize['docker_base_image']['default']}\n" in dockerfile
+    assert f'ARG BUNDLED_GLIBC="{" ".join(BUNDLED_GLIBC)}"\n' in dockerfile
 
 
 def test_every_rule_has_a_conda_env():

@@ -37,6 +37,7 @@ def onnx_weights(path):
     return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
 
 
+@pytest.mark.slow
 def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path):
     local_overrides = [
         "--profile", str(REPO / "profiles" / "slurm"),

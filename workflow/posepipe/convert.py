@@ -42,6 +42,7 @@ import yaml
 
 from posepipe import flip_idx as flips
 from posepipe import images as image_files
+from posepipe.decoder import score_padding
 from posepipe.errors import PosepipeError
 from posepipe.labels import format_rows
 
@@ -632,7 +633,7 @@ def _flip_idx(configured: list[int] | bool | None, where: str, categories: Categ
         log.info("flip_idx %s: %s", flip.flip_idx, flip.detail)
     if not categories.named_keypoints:
         log.info("no category names its keypoints: K = %d from the annotations, named kp0..kp%d", k, k - 1)
-    if len(categories.names) % 3 == 0:
+    if score_padding(len(categories.names)):
         log.info(
             "%s: %d classes, a multiple of 3: the pruned model will carry one constant-zero score channel "
             "more, so that the MaixCAM runtime tells scores from keypoints",

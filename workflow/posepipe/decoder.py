@@ -64,6 +64,13 @@ def to_input(letterboxed: np.ndarray) -> np.ndarray:
     return (letterboxed.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
 
+def score_padding(num_classes: int) -> int:
+    """Constant-zero score channels the device needs: the runtime takes any output with a
+    multiple of 3 channels for the keypoints (split_outputs), so nc scores become nc + 1 when
+    nc is one."""
+    return 1 if num_classes % 3 == 0 else 0
+
+
 def split_outputs(outputs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dfl [4, N], scores [nc, N], keypoints [3K, N]) told apart exactly as the runtime's
     `YOLO11::load` does: the DFL output by its shape; of the others, one with shape[1] % 3 == 0

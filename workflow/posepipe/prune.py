@@ -66,12 +66,6 @@ def read_head(model, path: Path) -> Head:
     return head
 
 
-def score_padding(num_classes: int) -> int:
-    """Constant-zero score channels the device needs: the runtime takes any output with a
-    multiple of 3 channels for the keypoints, so nc scores become nc + 1 when nc is one."""
-    return 1 if num_classes % 3 == 0 else 0
-
-
 def pad_scores(cut, scores_name: str, head: Head) -> str:
     """Append one constant-zero channel to the scores output (after the sigmoid): the runtime
     takes its class count from the .mud's labels and argmax keeps the first maximum, so the
@@ -82,7 +76,7 @@ def pad_scores(cut, scores_name: str, head: Head) -> str:
     padded = f"{scores_name}_padded"
     cut.graph.initializer.append(zeros)
     cut.graph.node.append(helper.make_node("Concat", [scores_name, zeros.name], [padded], axis=1, name=padded))
-    shape = [1, head.num_classes + score_padding(head.num_classes), head.anchors]
+    shape = [1, head.num_classes + decoder.score_padding(head.num_classes), head.anchors]
     outputs = [
         helper.make_tensor_value_info(padded, TensorProto.FLOAT, shape) if o.name == scores_name else o
         for o in cut.graph.output
@@ -243,7 +237,7 @@ def prune(
     cut, simplified = onnxsim.simplify(cut)
     if not simplified:
         raise PosepipeError(f"{onnx_path}: onnxsim could not validate the simplified cut model")
-    padding = score_padding(head.num_classes)
+    padding = decoder.score_padding(head.num_classes)
     cut_names = {"scores": pad_scores(cut, names["scores"], head)} if padding else {}
     onnx.checker.check_model(cut, full_check=True)
     check = check_cut(full, cut, names, head, read_rgb(check_image), cut_names)

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-METRIC_SOURCES = {
-    "pt": "Ultralytics, .pt",
-    "onnx": "Ultralytics, ONNX",
-    "device_float": "device decoder, pruned ONNX (float)",
-    "cvimodel": "device decoder, shipped cvimodel (simulator)",
-}
+from posepipe.validate import DECODED_SOURCES, METRIC_SOURCES
+
 GRID_COLUMNS = 4
 THUMB_WIDTH = 320
 # the decoder's thresholds as a user would set them on the device (not the 0.001 of mAP)
@@ -74,9 +70,6 @@ def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list
         for block in blocks
         if block["tensor"].startswith(tuple(output_names))
     ]
-
-
-DECODED_SOURCES = ("device_float", "cvimodel")
 
 
 def keypoint_th_rows(metrics: dict) -> list[list]:

@@ -138,7 +138,7 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
         return "conda"
     raise PosepipeError(
         "quantize: no TPU-MLIR here: start a docker daemon with the sophgo/tpuc_dev image, or install "
-        "Python 3.10 (quantize.python310), or run with --sdm conda (envs/tpu_mlir.yaml)"
+        "Python 3.10 (quantize.python310), or run with --sdm conda (envs/tpu-mlir.yaml)"
     )
 
 

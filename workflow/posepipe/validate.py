@@ -16,6 +16,17 @@ from posepipe.labels import read_label_file
 from posepipe.ultralytics_env import prepare
 
 METRIC_NAMES = ("precision", "recall", "mAP50", "mAP50-95")
+# Every source of metrics.json, in table order, with its label in the report: Ultralytics' own
+# validation of the .pt and the ONNX (rule validate), and the device decoder on the pruned
+# ONNX (validate_device) and on the shipped cvimodel in the simulator (select_cvimodel).
+ULTRALYTICS_SOURCES = ("pt", "onnx")
+DECODED_SOURCES = ("device_float", "cvimodel")
+METRIC_SOURCES = {
+    "pt": "Ultralytics, .pt",
+    "onnx": "Ultralytics, ONNX",
+    "device_float": "device decoder, pruned ONNX (float)",
+    "cvimodel": "device decoder, shipped cvimodel (simulator)",
+}
 
 
 def _summary(values: tuple) -> dict[str, float]:

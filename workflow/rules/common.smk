@@ -16,7 +16,13 @@ from posepipe.config_check import config_faults
 from posepipe.errors import PosepipeError
 from posepipe.app import ensure_maixtool
 from posepipe.shared_env import default_root
-from posepipe.tpu_mlir_env import choose_runner, ensure_venv, environment_key
+from posepipe.tpu_mlir_env import (
+    BUNDLED_GLIBC,
+    choose_runner,
+    ensure_venv,
+    environment_key,
+)
+from posepipe.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
 
 with open(workflow.source_path("../schemas/config.schema.yaml")) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
@@ -62,20 +68,12 @@ RECIPES = {
 }
 
 
-# The weights that the validate rule evaluates, by the `source` wildcard (the .pt and its ONNX).
-VALIDATED_SOURCES = ("pt", "onnx")
 # One file per source of the metrics table, each written by its own validation rule.
 METRICS_JSON = "results/{model}/metrics/{source}.json"
 
 
 def metrics_json(source):
     return METRICS_JSON.replace("{source}", source)
-
-
-# Everything metrics.json puts side by side: Ultralytics on the .pt and the ONNX, and the pruned
-# ONNX decoded as the MaixCAM runtime decodes it (rule validate_device).
-# `cvimodel` is the shipped one: the quantization recipe rule select_cvimodel chose.
-METRIC_SOURCES = [*VALIDATED_SOURCES, "device_float", "cvimodel"]
 
 
 def in_rule_log(log_file, function, *args):
@@ -99,7 +97,7 @@ def alternatives(names):
 wildcard_constraints:
     dataset=alternatives(DATASETS),
     model=alternatives(MODELS),
-    source=alternatives(VALIDATED_SOURCES),
+    source=alternatives(ULTRALYTICS_SOURCES),
     recipe=alternatives(RECIPES),
     method=alternatives({recipe["calibration"] for recipe in RECIPES.values()}),
     format=alternatives(OTHER_FORMATS),
@@ -204,7 +202,9 @@ TPU_MLIR_VENV_KEY = environment_key(
 TPU_MLIR_IMAGE_KEY = environment_key(
     QUANTIZE["tpu_mlir_version"],
     _file_text(TPU_MLIR_REQUIREMENTS),
-    _file_text(TPU_MLIR_DOCKERFILE) + QUANTIZE["docker_base_image"],
+    _file_text(TPU_MLIR_DOCKERFILE)
+    + QUANTIZE["docker_base_image"]
+    + str(BUNDLED_GLIBC),
 )
 TPU_MLIR_VENV = str(
     Path(QUANTIZE.get("venv_root") or default_root()).expanduser()

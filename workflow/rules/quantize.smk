@@ -31,7 +31,7 @@ rule tpu_mlir_image:
     log:
         "results/logs/tpu_mlir_image.log",
     conda:
-        "../../envs/tpu_mlir.yaml"
+        "../../envs/tpu-mlir.yaml"
     threads: 0
     params:
         tag=TPU_MLIR_IMAGE,
@@ -54,7 +54,7 @@ rule quantize_transform:
     log:
         "results/logs/quantize/{model}.transform.log",
     conda:
-        "../../envs/tpu_mlir.yaml"
+        "../../envs/tpu-mlir.yaml"
     threads: 2
     resources:
         mem_mb=3000,
@@ -80,7 +80,7 @@ rule quantize_calibrate:
     benchmark:
         "results/benchmarks/quantize/{model}.calibrate-{method}.tsv"
     conda:
-        "../../envs/tpu_mlir.yaml"
+        "../../envs/tpu-mlir.yaml"
     threads: 2
     resources:
         mem_mb=3000,
@@ -110,7 +110,7 @@ rule quantize_candidate:
     benchmark:
         "results/benchmarks/quantize/{model}.{recipe}.tsv"
     conda:
-        "../../envs/tpu_mlir.yaml"
+        "../../envs/tpu-mlir.yaml"
     threads: 2
     resources:
         mem_mb=3000,

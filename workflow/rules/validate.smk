@@ -32,7 +32,7 @@ rule metrics:
     conda:
         "../../envs/train.yaml"
     params:
-        sources=METRIC_SOURCES,
+        sources=list(METRIC_SOURCES),
     script:
         "../scripts/metrics.py"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
 from posepipe.errors import PosepipeError, run_rule  # noqa: E402
 from posepipe.shared_env import default_root  # noqa: E402
-from posepipe.tpu_mlir_env import ensure_image  # noqa: E402
+from posepipe.tpu_mlir_env import BUNDLED_GLIBC, ensure_image  # noqa: E402
 
 sm = snakemake  # noqa: F821
 ENVS = Path(sm.scriptdir).resolve().parent.parent / "envs"  # the recipe hashed into the image tag
@@ -18,6 +18,7 @@ def build():
         "docker", "build", "--file", str(ENVS / "tpu-mlir.Dockerfile"), "--tag", sm.params.tag,
         "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
         "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}",
+        "--build-arg", f"BUNDLED_GLIBC={' '.join(BUNDLED_GLIBC)}",
         "--network", sm.params.build_network, str(ENVS),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)

@@ -1,0 +1,60 @@
+"""Every Snakemake command of the README plans what it says: dry-run in the repository, it must
+plan exactly the jobs of its target (the first word after `snakemake`, by the README's rule) or,
+without one, of `rule all`. Options such as `--cache`, `--configfile` and `--quiet` take every
+following word as their own, which once turned a documented target into a rule name."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+DOCUMENTS = ("README.md", "config/README.md")
+# commands that do not plan jobs
+NOT_A_PLAN = ("--report", "--summary", "--lint", "--unlock")
+
+
+def documented_commands() -> list[str]:
+    commands = []
+    for document in DOCUMENTS:
+        text = (REPO / document).read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            commands += [line.split("#")[0].strip() for line in block.splitlines() if "snakemake " in line]
+        commands += re.findall(r"`((?:\.venv/bin/)?snakemake [^`]*)`", text)
+    return [c for c in dict.fromkeys(commands) if not any(option in c.split() for option in NOT_A_PLAN)]
+
+
+COMMANDS = documented_commands()
+
+
+def plan(words: list[str], env: dict) -> dict[str, int]:
+    command = [sys.executable, "-m", "snakemake", *words, "--dry-run", "--forceall", "--quiet", "rules"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, f"{' '.join(words)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    rows = [line.split() for line in result.stdout.splitlines()]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+
+
+def test_the_readme_documents_commands():
+    assert len(COMMANDS) >= 4 and any("--cache" in c for c in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_documented_command_plans_its_target(command, tmp_path):
+    words = shlex.split(command)[1:]
+    words = [("1" if word == "N" and words[i - 1] == "--cores" else word) for i, word in enumerate(words)]
+    if "conda" in words and not shutil.which("conda"):
+        pytest.skip("no conda on this machine: --sdm conda cannot even plan")
+    if "profiles/slurm" in words and not shutil.which("sbatch"):
+        pytest.skip("no Slurm client on this machine (tests/slurm/local-slurm.sh starts one)")
+    target = [words[0]] if words and not words[0].startswith("-") else []
+    after_options = [w for w in words[1:] if w.startswith("results/")]
+    assert not after_options, f"{command}: put the target first; an option would take {after_options} as its value"
+    env = {**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(tmp_path)}
+    expected = plan([*target, "--cores", "1"], env)
+    assert plan(words, env) == expected
+    assert ("all" in expected) == (not target)
