@@ -104,6 +104,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Rule -> number of jobs, from the table `snakemake --dry-run --quiet rules` prints."""
+    rows = [line.split() for line in dry_run_output.splitlines()]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+
+
+def planned_counts(workdir: Path, config: dict, target: str) -> dict[str, int]:
+    """The rules a dry run would run for `target` in `workdir`, and how many jobs of each."""
+    return job_counts(run_snakemake(workdir, config, target, extra=["--dry-run", "--quiet", "rules"]).stdout)
+
+
+def planned(workdir: Path, config: dict, target: str) -> set[str]:
+    return set(planned_counts(workdir, config, target))
+
+
 def pytest_configure(config):
     """Ultralytics offline, with its settings in a folder of the test run, never in $HOME."""
     from posepipe.ultralytics_env import prepare

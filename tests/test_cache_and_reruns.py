@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import run_snakemake, set_key, tiny_config, tiny_full_config
+from conftest import planned, planned_counts, run_snakemake, set_key, tiny_config, tiny_full_config
 
 CACHED_TARGET = "results/tiny/tiny_pruned.onnx"
 
@@ -52,19 +52,8 @@ def built_tiny(tmp_path_factory, trained) -> dict:
     return {"workdir": workdir, "config": config}
 
 
-def planned_counts(workdir, config, target=MUD) -> dict[str, int]:
-    """The rules a dry run would run for `target`, and how many jobs of each."""
-    result = run_snakemake(workdir, config, target, extra=["--dry-run", "--quiet", "rules"])
-    rows = [line.split() for line in result.stdout.splitlines()]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
-
-
-def planned(workdir, config, target=MUD) -> set[str]:
-    return set(planned_counts(workdir, config, target))
-
-
 AFTER_SELECTION = {"select_cvimodel", "metrics", "provenance", "package"}
-AFTER_CANDIDATES = {"quantize_candidate", "validate_candidate", *AFTER_SELECTION}
+AFTER_CANDIDATES = {"quantize_candidate", "simulate_candidate", "validate_candidate", *AFTER_SELECTION}
 FROM_CALIBRATION = {"quantize_calibrate", *AFTER_CANDIDATES}
 AFTER_QUANTIZE = {"quantize_transform", *FROM_CALIBRATION}
 FROM_PRUNING = {"prune", "validate_device", *AFTER_QUANTIZE}
@@ -110,16 +99,16 @@ RERUN_TABLE = [
 @pytest.mark.parametrize(("key", "change", "expected"), RERUN_TABLE, ids=[row[0] for row in RERUN_TABLE])
 def test_changing_a_key_reruns_exactly_the_stages_it_feeds(built_tiny, key, change, expected):
     config = copy.deepcopy(built_tiny["config"])
-    assert planned(built_tiny["workdir"], config) == set()
+    assert planned(built_tiny["workdir"], config, MUD) == set()
     change(config)
-    assert planned(built_tiny["workdir"], config) == expected
+    assert planned(built_tiny["workdir"], config, MUD) == expected
 
 
 def test_a_renamed_label_reruns_conversion_onwards(built_tiny, tmp_path):
     workdir = tmp_path / "work"
     shutil.copytree(built_tiny["workdir"], workdir, symlinks=True)
     rename_label(workdir)
-    assert planned(workdir, built_tiny["config"]) == {"convert", *FROM_TRAINING}
+    assert planned(workdir, built_tiny["config"], MUD) == {"convert", *FROM_TRAINING}
 
 
 # quantize.recipes: the tiny config has int8 and bf16 (conftest); a change reaches only the jobs
@@ -128,12 +117,12 @@ RECIPE_CHANGES = [
     (
         "one recipe's calibration",
         [{"name": "int8", "calibration": "mse"}, {"name": "bf16", "precision": "BF16"}],
-        {"quantize_calibrate": 1, "quantize_candidate": 1, "validate_candidate": 1},
+        {"quantize_calibrate": 1, "quantize_candidate": 1, "simulate_candidate": 1, "validate_candidate": 1},
     ),
     (
         "a recipe added",
         [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}, {"name": "int8_head", "bf16_layers": "head"}],
-        {"quantize_candidate": 1, "validate_candidate": 1},
+        {"quantize_candidate": 1, "simulate_candidate": 1, "validate_candidate": 1},
     ),
     ("a recipe removed", [{"name": "int8"}], {}),
     ("the order", [{"name": "bf16", "precision": "BF16"}, {"name": "int8"}], {}),
@@ -144,4 +133,4 @@ RECIPE_CHANGES = [
 def test_changing_the_recipes_reruns_only_the_candidates_they_touch(built_tiny, change, recipes, jobs):
     config = copy.deepcopy(built_tiny["config"])
     config["quantize"]["recipes"] = recipes
-    assert planned_counts(built_tiny["workdir"], config) == {**jobs, **dict.fromkeys(AFTER_SELECTION, 1)}
+    assert planned_counts(built_tiny["workdir"], config, MUD) == {**jobs, **dict.fromkeys(AFTER_SELECTION, 1)}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, job_counts
 
 DOCUMENTS = ("README.md", "config/README.md")
 # commands that do not plan jobs
@@ -35,8 +35,7 @@ def plan(words: list[str], env: dict) -> dict[str, int]:
     command = [sys.executable, "-m", "snakemake", *words, "--dry-run", "--forceall", "--quiet", "rules"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, f"{' '.join(words)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    rows = [line.split() for line in result.stdout.splitlines()]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+    return job_counts(result.stdout)
 
 
 def test_the_readme_documents_commands():

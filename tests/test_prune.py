@@ -10,7 +10,8 @@ import pytest
 from conftest import run_snakemake, small_model_config, write_json
 from posepipe import decoder
 from posepipe.errors import PosepipeError
-from posepipe.prune import check_cut, prune, read_rgb
+from posepipe.images import read_rgb
+from posepipe.prune import check_cut, prune
 
 HEIGHT, WIDTH = 64, 96
 N = decoder.anchor_count(HEIGHT, WIDTH)

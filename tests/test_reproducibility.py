@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_snakemake, tiny_full_config
+from conftest import REPO, planned, run_snakemake, tiny_full_config
 
 HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
 HOSTILE_FOLDER = "my data; $(touch pwned-path)"
@@ -160,12 +160,6 @@ def copy_of(workdir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def planned_jobs(workdir: Path, config: dict, target: str) -> set[str]:
-    from test_cache_and_reruns import planned
-
-    return planned(workdir, config, target)
-
-
 def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path, trained):
     from posepipe import demo
 
@@ -182,7 +176,7 @@ def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path, trained):
     assert result.returncode != 0 and f"image '{sixth.name}': unreadable (a JPEG cut short" in result.stderr
     datasets = tmp_path / "work" / "results" / "datasets"
     assert not datasets.exists() or list(datasets.iterdir()) == []  # neither the dataset nor its staging folder
-    assert "convert" in planned_jobs(tmp_path / "work", config, "results/datasets/mine")
+    assert "convert" in planned(tmp_path / "work", config, "results/datasets/mine")
 
 
 def test_export_killed_mid_way_is_redone(hostile, tmp_path):
@@ -202,7 +196,7 @@ def test_export_killed_mid_way_is_redone(hostile, tmp_path):
             assert run.poll() is None and time.monotonic() < deadline, "the export job never started"
             time.sleep(0.2)
         os.killpg(run.pid, signal.SIGKILL)
-    assert "export_onnx" in planned_jobs(workdir, config, "results/tiny/tiny.onnx")  # what is left is not done
+    assert "export_onnx" in planned(workdir, config, "results/tiny/tiny.onnx")  # what is left is not done
     run_snakemake(workdir, config, extra=["--unlock"])  # as Snakemake asks after a kill
     run_snakemake(workdir, config, "results/tiny/tiny.onnx")
     assert onnx.read_bytes() == before
@@ -222,4 +216,4 @@ def test_no_candidate_within_the_gate_leaves_no_cvimodel_nor_package(hostile, tm
     for left in ("tiny.cvimodel", "quantize/report.json"):
         assert not (workdir / "results" / "tiny" / left).exists(), left
     # the .mud of the previous build stays, but is not taken as up to date
-    assert {"select_cvimodel", "package"} <= planned_jobs(workdir, config, "results/tiny.mud")
+    assert {"select_cvimodel", "package"} <= planned(workdir, config, "results/tiny.mud")

@@ -175,3 +175,13 @@ def link_all(
                     raise
                 can_link = False  # another file system, or links not allowed: copy from here on
         shutil.copyfile(src, dst)
+
+
+def read_rgb(path: Path):
+    """An image as the device pipeline sees it: decoded by OpenCV, in RGB order."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PosepipeError(f"{path}: cannot read the image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posepipe import decoder
+from posepipe import decoder, images
 from posepipe.errors import PosepipeError
 from posepipe.ultralytics_env import keep_caches_in
 
@@ -199,15 +199,6 @@ def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray, c
     return {"max_abs_diff_outputs": worst_tensor, "max_abs_diff_output0": worst_output0}
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise PosepipeError(f"{path}: cannot read the image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def prune(
     onnx_path: Path,
     out_onnx: Path,
@@ -240,7 +231,7 @@ def prune(
     padding = decoder.score_padding(head.num_classes)
     cut_names = {"scores": pad_scores(cut, names["scores"], head)} if padding else {}
     onnx.checker.check_model(cut, full_check=True)
-    check = check_cut(full, cut, names, head, read_rgb(check_image), cut_names)
+    check = check_cut(full, cut, names, head, images.read_rgb(check_image), cut_names)
     shapes = head.expected_shapes()
     shapes["scores"] = [1, head.num_classes + padding, head.anchors]
     for prop in full.metadata_props:  # keep Ultralytics' description of the model

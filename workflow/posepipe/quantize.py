@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from posepipe.errors import PosepipeError
 from posepipe.tpu_mlir_env import Runner
 
@@ -465,6 +467,32 @@ def build_candidate(
     shutil.move(partial, out_cvimodel)  # a rename where the work folder shares its file system
     Path(out_report).write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def simulate(*, cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner: Runner, work_dir: Path, out_dir: Path):
+    """The cvimodel through TPU-MLIR's host simulator (model_runner) on every val image,
+    preprocessed as the device does (validate.device_inputs): one .npz of head outputs per image
+    in `out_dir`, and index.json naming each one's image and original size."""
+    from posepipe.validate import device_inputs
+
+    work_dir = fresh_folder(work_dir)
+    (work_dir / "inputs").mkdir()
+    index = []
+    for number, (path, size, array) in enumerate(device_inputs(dataset_dir, *imgsz)):
+        name = f"{number:06d}.npz"
+        np.savez(work_dir / "inputs" / name, images=array)
+        index.append({"image": path.relative_to(dataset_dir).as_posix(), "size": list(size), "outputs": name})
+    shutil.copyfile(cvimodel, work_dir / "model.cvimodel")  # copies: the folder is what a container mounts
+    shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
+    argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
+    result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+    (work_dir / "runner.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")
+    (work_dir / "outputs" / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.move(work_dir / "outputs", out_dir)
+    return f"{len(index)} val images through {Path(cvimodel).name}"
 
 
 def _min_similarity(blocks: list[dict], key: str, output_names: list[str]):

@@ -130,7 +130,7 @@ def device_inputs(dataset_dir: Path, height: int, width: int):
     """(image path, original size, model input) of every val image, preprocessed as the device does."""
     from posepipe import decoder
     from posepipe.dataset import val_images
-    from posepipe.prune import read_rgb
+    from posepipe.images import read_rgb
 
     for path in val_images(dataset_dir):
         image = read_rgb(path)
@@ -243,34 +243,13 @@ def evaluate_device_decoder(pruned_onnx: Path, dataset_dir: Path, config_dir: Pa
     return score_decoded(dataset_dir, height, width, outputs, Path(pruned_onnx).name)
 
 
-def evaluate_cvimodel(
-    cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner, work_dir: Path, config_dir: Path
-) -> dict:
-    """The quantized cvimodel through TPU-MLIR's host simulator (model_runner), decoded and scored
-    as on the device: the accuracy the device will have, known before anything is flashed."""
-    import shutil
-    import subprocess
-
+def evaluate_simulated(outputs_dir: Path, dataset_dir: Path, imgsz: list[int], cvimodel_name: str, config_dir: Path):
+    """A cvimodel's outputs from TPU-MLIR's host simulator on the val images (quantize.simulate),
+    decoded and scored as on the device: the accuracy the device will have, known before
+    anything is flashed."""
     prepare(config_dir)
-    from posepipe.errors import PosepipeError
-
-    height, width = imgsz
-    work_dir = Path(work_dir).resolve()
-    shutil.rmtree(work_dir, ignore_errors=True)
-    (work_dir / "inputs").mkdir(parents=True)
-    sizes = {}
-    for index, (path, size, array) in enumerate(device_inputs(dataset_dir, height, width)):
-        np.savez(work_dir / "inputs" / f"{index:06d}.npz", images=array)
-        sizes[index] = (path, size)
-    shutil.copyfile(cvimodel, work_dir / "model.cvimodel")
-    shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
-    argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
-    result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
-    (work_dir / "runner.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")
     outputs = {}
-    for index, (path, size) in sizes.items():
-        with np.load(work_dir / "outputs" / f"{index:06d}.npz") as result_npz:
-            outputs[path] = (size, [result_npz[name] for name in result_npz.files])
-    return score_decoded(dataset_dir, height, width, outputs, Path(cvimodel).name)
+    for entry in json.loads((Path(outputs_dir) / "index.json").read_text()):
+        with np.load(Path(outputs_dir) / entry["outputs"]) as result:
+            outputs[Path(dataset_dir) / entry["image"]] = (tuple(entry["size"]), [result[n] for n in result.files])
+    return score_decoded(Path(dataset_dir), imgsz[0], imgsz[1], outputs, cvimodel_name)

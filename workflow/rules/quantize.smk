@@ -125,6 +125,30 @@ rule quantize_candidate:
         "../scripts/quantize_candidate.py"
 
 
+# A candidate through TPU-MLIR's host simulator on the val images, in the TPU-MLIR environment
+# like every rule that runs a TPU-MLIR tool; rule validate_candidate scores the outputs.
+rule simulate_candidate:
+    input:
+        cvimodel=rules.quantize_candidate.output.cvimodel,
+        dataset=model_dataset,
+        tools=tpu_mlir_ready,
+    output:
+        directory("results/{model}/quantize/{recipe}/val-outputs"),
+    log:
+        "results/logs/quantize/{model}.{recipe}.simulate.log",
+    benchmark:
+        "results/benchmarks/quantize/{model}.{recipe}.simulate.tsv"
+    conda:
+        "../../envs/tpu-mlir.yaml"
+    params:
+        runner=lambda wildcards: tpu_mlir_runner(),
+        location=lambda wildcards: tpu_mlir_location(),
+        imgsz=model_setting("imgsz"),
+        work_dir="results/{model}/quantize/{recipe}/val-run",
+    script:
+        "../scripts/simulate_candidate.py"
+
+
 # The cheapest candidate within quantize.max_accuracy_drop of the float model ships.
 rule select_cvimodel:
     input:

@@ -53,13 +53,13 @@ rule validate_device:
         "../scripts/validate_device.py"
 
 
-# A candidate cvimodel through TPU-MLIR's simulator on the val images, decoded as the device
-# decodes: what the device will score, known before anything is flashed.
+# A candidate's simulator outputs decoded as the device decodes: what the device will score,
+# known before anything is flashed.
 rule validate_candidate:
     input:
+        outputs=rules.simulate_candidate.output[0],
         cvimodel=rules.quantize_candidate.output.cvimodel,
         dataset=model_dataset,
-        tools=tpu_mlir_ready,
     output:
         "results/{model}/quantize/{recipe}/metrics.json",
     log:
@@ -69,10 +69,7 @@ rule validate_candidate:
     conda:
         "../../envs/train.yaml"
     params:
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
         imgsz=model_setting("imgsz"),
-        work_dir="results/{model}/quantize/{recipe}/val-run",
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/validate_candidate.py"

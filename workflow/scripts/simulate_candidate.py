@@ -1,0 +1,22 @@
+"""Rule simulate_candidate: a candidate cvimodel through TPU-MLIR's host simulator on the val images."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
+from posepipe.errors import run_rule  # noqa: E402
+from posepipe.quantize import simulate  # noqa: E402
+from posepipe.tpu_mlir_env import Runner  # noqa: E402
+
+sm = snakemake  # noqa: F821
+run_rule(
+    lambda: simulate(
+        cvimodel=Path(sm.input.cvimodel),
+        dataset_dir=Path(sm.input.dataset),
+        imgsz=sm.params.imgsz,
+        runner=Runner.for_rule(sm.params.runner, sm.params.location),
+        work_dir=Path(sm.params.work_dir),
+        out_dir=Path(sm.output[0]),
+    ),
+    sm.log[0],
+)
