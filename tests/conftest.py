@@ -94,7 +94,7 @@ def run_snakemake(
 # Fixtures that train a model or run TPU-MLIR (minutes): a test that takes one is `slow`, which
 # `make test-fast` leaves out.
 TRAINING_FIXTURES = frozenset(
-    {"trained", "built_tiny", "built_twice", "hostile", "docker_built", "standin_base", "app_built", "report_html"}
+    {"tpu_mlir_venv", "trained", "built_tiny", "built_twice", "hostile", "docker_built", "app_built", "report_html"}
 )
 
 
@@ -203,15 +203,20 @@ def offline_env(tmp: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> Path:
+def tpu_mlir_venv(tmp_path_factory) -> None:
+    """The shared TPU-MLIR environment, installed from PyPI once per machine (minutes the first
+    time, then reused): every test whose workflow quantizes takes it, before any offline run."""
+    run_snakemake(tmp_path_factory.mktemp("tpu-mlir-venv"), small_model_config(), "tpu_mlir_venv")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tpu_mlir_venv) -> Path:
     """A workdir where a small model went through the whole chain, offline: trained, validated,
     exported, pruned, quantized by the real TPU-MLIR tools (venv route) and packaged.
 
     It overfits 32 demo images (val = train) for a minute: enough for a box mAP50 near 0.8, so
     that comparisons between .pt, ONNX and the device decoder mean something."""
     workdir = tmp_path_factory.mktemp("trained")
-    # the TPU-MLIR environment is installed from PyPI once per machine, before the offline run
-    run_snakemake(workdir, small_model_config(), "tpu_mlir_venv")
     run_snakemake(workdir, small_model_config(), "results/small.mud", env=offline_env(workdir))
     return workdir
 

@@ -43,8 +43,8 @@ MUD = "results/tiny.mud"
 
 
 @pytest.fixture(scope="module")
-def built_tiny(tmp_path_factory, trained) -> dict:
-    """The tiny chain built once through the .mud (`trained` made the TPU-MLIR venv)."""
+def built_tiny(tmp_path_factory, tpu_mlir_venv) -> dict:
+    """The tiny chain built once through the .mud."""
 
     workdir = tmp_path_factory.mktemp("reruns") / "built"
     config = tiny_full_config()

@@ -22,8 +22,8 @@ HOSTILE_FOLDER = "my data; $(touch pwned-path)"
 
 
 @pytest.fixture(scope="module")
-def built_twice(tmp_path_factory, trained) -> tuple[Path, Path]:
-    """Two builds from scratch of the tiny config, in two folders (`trained` built the TPU-MLIR venv)."""
+def built_twice(tmp_path_factory, tpu_mlir_venv) -> tuple[Path, Path]:
+    """Two builds from scratch of the tiny config, in two folders."""
     root = tmp_path_factory.mktemp("rebuild")
     for name in ("a", "b"):
         run_snakemake(root / name, tiny_full_config(), "results/tiny.mud")
@@ -112,7 +112,7 @@ def test_provenance_records_sources_artifacts_settings_and_software(built_twice)
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, trained) -> Path:
+def hostile(tmp_path_factory, tpu_mlir_venv) -> Path:
     """The tiny chain, through the .mud, on a dataset in a folder named like a shell command,
     with a category named like one."""
     from posepipe import demo
@@ -160,7 +160,7 @@ def copy_of(workdir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path, trained):
+def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
     from posepipe import demo
 
     splits = {"train": 8, "val": 4}

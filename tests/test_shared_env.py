@@ -149,8 +149,8 @@ def fresh_copy(destination: Path) -> Path:
     return destination
 
 
-def test_a_fresh_clone_plans_no_environment_build(trained, tmp_path):
-    """The TPU-MLIR environment is complete (the `trained` run built or reused it)."""
+def test_a_fresh_clone_plans_no_environment_build(tpu_mlir_venv, tmp_path):
+    """The TPU-MLIR environment is complete (the fixture built or reused it)."""
     clone = fresh_copy(tmp_path / "clone")
     config = small_model_config()
     config["quantize"]["runner"] = "venv"
