@@ -42,6 +42,21 @@ def write_dataset_files(workdir):
             id="unknown-quantize-key",
         ),
         pytest.param(
+            set_key(["quantize", "deploy_tolerance"], [0.9]),
+            "quantize.deploy_tolerance: [0.9] is too short",
+            id="tolerance-one-number",
+        ),
+        pytest.param(
+            set_key(["quantize", "mean"], [0, "a", 0]),
+            "quantize.mean[1]: 'a' is not of type 'number'",
+            id="mean-not-numbers",
+        ),
+        pytest.param(
+            set_key(["quantize", "pixel_format"], "yuv"),
+            "quantize.pixel_format: 'yuv' is not one of ['rgb', 'bgr']",
+            id="pixel-format",
+        ),
+        pytest.param(
             set_key(["quantize", "bf16_fallback"], True),
             "quantize: 'bf16_fallback': replaced by quantize.recipes and max_accuracy_drop",
             id="replaced-key",

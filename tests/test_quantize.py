@@ -11,7 +11,7 @@ import yaml
 from conftest import SMALL_MODEL_RECIPES, build_trained_candidate
 from posepipe.errors import PosepipeError
 from posepipe.package import mud_text, package
-from posepipe.quantize import Recipe, choose, parse_similarity, select, validate_settings
+from posepipe.quantize import Recipe, choose, parse_similarity, select, settings_for_tools
 
 GOOD = {
     "mean": [0, 0, 0],
@@ -24,27 +24,10 @@ GOOD = {
 NAMES = ["/model.22/dfl/conv/Conv_output_0", "/model.22/Sigmoid_output_0", "/model.22/Concat_2_output_0"]
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "fault"),
-    [
-        ("transform_tolerance", [0.9], "transform_tolerance: [0.9] is not two numbers in (0, 1]"),
-        ("transform_tolerance", "abc", "transform_tolerance: 'abc' is not two numbers"),
-        ("transform_tolerance", [0.9, 1.5], "is not two numbers in (0, 1]"),
-        ("mean", [0, 0], "mean: [0, 0] is not three numbers"),
-        ("pixel_format", "yuv", "pixel_format: 'yuv' is not rgb or bgr"),
-    ],
-)
-def test_arguments_are_validated_before_any_tool_runs(key, value, fault):
-    with pytest.raises(PosepipeError) as error:
-        validate_settings({**GOOD, key: value}, "m", 224, 320, NAMES)
-    assert fault in str(error.value) and "\n" not in str(error.value)
-
-
-def test_imgsz_and_names_are_validated():
-    with pytest.raises(PosepipeError, match=r"imgsz \[200, 320\] is not a multiple of 32"):
-        validate_settings(GOOD, "m", 200, 320, NAMES)
-    with pytest.raises(PosepipeError, match="TPU-MLIR file names"):
-        validate_settings(GOOD, "a b", 224, 320, NAMES)
+def test_output_names_the_tools_cannot_take_are_refused():
+    with pytest.raises(PosepipeError, match="expected three names without commas"):
+        settings_for_tools(GOOD, "m", 224, 320, [*NAMES[:2], "a,b"])
+    assert settings_for_tools(GOOD, "m", 224, 320, NAMES).output_names == tuple(NAMES)
 
 
 def test_similarity_blocks_are_parsed():

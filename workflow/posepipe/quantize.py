@@ -4,8 +4,8 @@ the choice of the one to ship.
 model_transform runs once per model (the float MLIR every recipe starts from); each recipe then
 runs run_calibration (with a mixed-precision search, or fp_forward for a BF16 head, when it asks)
 and model_deploy in a work folder of its own (some TPU-MLIR files have fixed names), through a
-runner: a Python 3.10 virtual environment or a docker container. Every argument is validated
-before any tool runs (the tools answer malformed values with tracebacks or LLVM assertion
+runner: a Python 3.10 virtual environment or a docker container. The config schema checks every
+value before any tool runs (the tools answer malformed ones with tracebacks or LLVM assertion
 dumps), and the similarity figures the tools print are parsed into a JSON. Which candidate ships
 is decided on accuracy measured on every val image (rule validate_candidate), not on the one
 test image of the tools' own check.
@@ -55,28 +55,12 @@ class QuantizeSettings:
     tpu_mlir_version: str
 
 
-def _tolerance(value, key: str) -> tuple[float, float]:
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value)
-    ):
-        raise PosepipeError(f"config: quantize: {key}: {value!r} is not two numbers in (0, 1] (cosine, euclidean)")
-    return float(value[0]), float(value[1])
-
-
-def validate_settings(raw: dict, model_name: str, height: int, width: int, output_names: list[str]) -> QuantizeSettings:
-    """Check every value the tools will see; one line naming the key on any fault."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", model_name):
-        raise PosepipeError(f"config: model name '{model_name}' has characters TPU-MLIR file names cannot hold")
-    if height % 32 or width % 32 or height <= 0 or width <= 0:
-        raise PosepipeError(f"config: imgsz [{height}, {width}] is not a multiple of 32")
-    for key in ("mean", "scale"):
-        value = raw[key]
-        if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise PosepipeError(f"config: quantize: {key}: {value!r} is not three numbers")
-    if raw["pixel_format"] not in ("rgb", "bgr"):
-        raise PosepipeError(f"config: quantize: pixel_format: {raw['pixel_format']!r} is not rgb or bgr")
+def settings_for_tools(
+    raw: dict, model_name: str, height: int, width: int, output_names: list[str]
+) -> QuantizeSettings:
+    """What the tools are told. The config schema has checked every configured value (the tools
+    answer malformed ones with tracebacks or LLVM assertion dumps); the output names come from
+    the pruned graph, and go into a comma-separated argument."""
     if len(output_names) != 3 or any("," in name for name in output_names):
         raise PosepipeError(f"pruned outputs {output_names}: expected three names without commas")
     return QuantizeSettings(
@@ -88,7 +72,7 @@ def validate_settings(raw: dict, model_name: str, height: int, width: int, outpu
         scale=tuple(float(v) for v in raw["scale"]),
         pixel_format=raw["pixel_format"],
         processor=raw["processor"],
-        transform_tolerance=_tolerance(raw["transform_tolerance"], "transform_tolerance"),
+        transform_tolerance=(float(raw["transform_tolerance"][0]), float(raw["transform_tolerance"][1])),
         tpu_mlir_version=str(raw["tpu_mlir_version"]),
     )
 
@@ -183,7 +167,7 @@ def deploy_args(s: QuantizeSettings, recipe: Recipe, model_file: str, tolerance:
         args += [
             "--test_input", f"{s.model_name}_in_f32.npz",
             "--test_reference", f"{s.model_name}_top_outputs.npz",
-            "--tolerance", _numbers(_tolerance(tolerance, "deploy_tolerance")),
+            "--tolerance", _numbers(float(value) for value in tolerance),
         ]  # fmt: skip
     return args + ["--model", model_file]
 
@@ -301,7 +285,7 @@ def transform(
     preprocessed test input and the float outputs on it; transform.json says what was done."""
     description = json.loads(Path(pruned_json).read_text())
     outputs = {o["role"]: o["name"] for o in description["outputs"]}
-    s = validate_settings(settings_raw, model_name, imgsz[0], imgsz[1], list(outputs.values()))
+    s = settings_for_tools(settings_raw, model_name, imgsz[0], imgsz[1], list(outputs.values()))
     out_dir = fresh_folder(out_dir)
     test_name = f"test{Path(test_image).suffix.lower()}"
     shutil.copyfile(test_image, out_dir / test_name)  # copies: the folder is mounted into containers
