@@ -429,9 +429,15 @@ def build_candidate(
         report["head_from"] = head
         run_tool(runner, head_args(s, head), work_dir, logs / "fp_forward.log")
     if recipe.bf16_layers != "none":
-        qtable = without_time_lines((work_dir / QTABLE).read_text())
+        # fp_forward lists its layers in set order, which changes from run to run: sorted, and
+        # without the time it was written, the same layers give the same table and cvimodel
+        lines = without_time_lines((work_dir / QTABLE).read_text()).splitlines()
+        comments = [line for line in lines if line.startswith("#")]
+        layers = sorted(line for line in lines if line and not line.startswith("#"))
+        qtable = "".join(f"{line}\n" for line in comments + layers)
+        (work_dir / QTABLE).write_text(qtable)
         (logs / QTABLE).write_text(qtable)  # kept with the tool logs
-        report["qtable"] = sorted(line.split()[0] for line in qtable.splitlines() if line and line[0] != "#")
+        report["qtable"] = [line.split()[0] for line in layers]
     model_file = f"{s.model_name}_{recipe.name}.cvimodel"
     try:
         output, _ = run_tool(
