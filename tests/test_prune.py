@@ -33,8 +33,19 @@ def check_image(demo_data) -> Path:
     return sorted(demo_data["val"]["images"].glob("*.jpg"))[0]
 
 
+def prune_into(folder: Path, onnx_path: Path, check_image: Path, explicit: dict | None = None) -> dict:
+    """prune() writing cut.onnx and cut.json into `folder`."""
+    return prune(
+        onnx_path=onnx_path,
+        out_onnx=folder / "cut.onnx",
+        out_json=folder / "cut.json",
+        check_image=check_image,
+        explicit=explicit,
+    )
+
+
 def test_discovery_by_role(untrained_export, check_image, tmp_path):
-    description = prune(untrained_export, tmp_path / "cut.onnx", tmp_path / "cut.json", check_image, None)
+    description = prune_into(tmp_path, untrained_export, check_image)
     outputs = {o["role"]: o for o in description["outputs"]}
     assert outputs["dfl"]["shape"] == [1, 1, 4, N]
     assert outputs["scores"]["shape"] == [1, description["num_classes"], N]
@@ -60,7 +71,7 @@ def test_the_documented_maixpy_names_are_refused(untrained_export, check_image, 
         "keypoints": f"{layer}Concat_output_0",
     }
     with pytest.raises(PosepipeError, match=rf"keypoints output '{layer}Concat_output_0' has shape \[1, 64, {N}\]"):
-        prune(untrained_export, tmp_path / "cut.onnx", tmp_path / "cut.json", check_image, documented)
+        prune_into(tmp_path, untrained_export, check_image, documented)
     assert not (tmp_path / "cut.onnx").exists()
 
 
@@ -93,7 +104,7 @@ def test_guard_refuses_what_the_device_would_misread(untrained_export, check_ima
     edited = tmp_path / "edited.onnx"
     onnx.save(model, str(edited))
     with pytest.raises(PosepipeError, match=fault):
-        prune(edited, tmp_path / "cut.onnx", tmp_path / "cut.json", check_image, None)
+        prune_into(tmp_path, edited, check_image)
 
 
 # ---- class counts that are a multiple of 3: one zero score channel more ----
@@ -117,7 +128,7 @@ def test_scores_are_padded_so_that_the_runtime_tells_them_from_keypoints(multi_c
     import onnxruntime
     from posepipe.prune import _expose
 
-    description = prune(multi_class_export, tmp_path / "cut.onnx", tmp_path / "cut.json", check_image, None)
+    description = prune_into(tmp_path, multi_class_export, check_image)
     nc = description["num_classes"]
     outputs = {o["role"]: o for o in description["outputs"]}
     assert nc in (3, 6) and description["score_padding"] == 1
@@ -343,8 +354,12 @@ def test_device_metrics_beside_ultralytics(trained):
         curve = metrics[source]["keypoint_th_curve"]
         assert [point["keypoint_th"] for point in curve] == list(KEYPOINT_TH_GRID)
         best = max(curve, key=lambda point: point["pose"]["mAP50-95"])
-        assert metrics[source]["pose"] == best["pose"] == next(
-            point["pose"] for point in curve if point["keypoint_th"] == metrics[source]["decoder"]["keypoint_th"]
+        assert (
+            metrics[source]["pose"]
+            == best["pose"]
+            == next(
+                point["pose"] for point in curve if point["keypoint_th"] == metrics[source]["decoder"]["keypoint_th"]
+            )
         )
 
 

@@ -250,7 +250,13 @@ def yolo11_pruned(tmp_path_factory, demo_data) -> Path:
     YOLO("yolo11n-pose.yaml").save(str(work / "model.pt"))
     exported = YOLO(str(work / "model.pt")).export(format="onnx", imgsz=[64, 96], opset=17)
     check_image = sorted(demo_data["val"]["images"].glob("*.jpg"))[0]
-    prune(Path(exported), work / "cut.onnx", work / "cut.json", check_image, None)
+    prune(
+        onnx_path=Path(exported),
+        out_onnx=work / "cut.onnx",
+        out_json=work / "cut.json",
+        check_image=check_image,
+        explicit=None,
+    )
     return work / "cut.onnx"
 
 

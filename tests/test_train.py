@@ -64,7 +64,14 @@ def test_onnx_export_is_byte_identical_across_exports(trained, tmp_path):
     weights = trained / "results" / "small" / "train" / "best.pt"
     config_dir = trained / "results" / ".ultralytics"
     for name in ("a", "b"):
-        export_onnx(weights, tmp_path / f"{name}.onnx", [128, 160], 17, tmp_path / f"work-{name}", config_dir)
+        export_onnx(
+            weights=weights,
+            destination=tmp_path / f"{name}.onnx",
+            imgsz=[128, 160],
+            opset=17,
+            work_dir=tmp_path / f"work-{name}",
+            config_dir=config_dir,
+        )
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
     assert (tmp_path / "a.onnx").read_bytes() == (trained / "results" / "small" / "small.onnx").read_bytes()
 

@@ -107,7 +107,7 @@ def model_type(mud: Path) -> str:
     return parser["extra"]["model_type"]
 
 
-def ensure_maixtool(venv: Path, requirements: Path, log_file: Path, ready: Path) -> str:
+def ensure_maixtool(*, venv: Path, requirements: Path, log_file: Path, ready: Path) -> str:
     """The shared maixtool environment (shared_env), built from the pinned requirements."""
 
     def build(folder: Path) -> None:

@@ -57,7 +57,7 @@ def strip_time_stamps(onnx_path: Path) -> None:
     onnx.save(model, str(onnx_path))
 
 
-def export_onnx(weights: Path, destination: Path, imgsz: list[int], opset: int, work_dir: Path, config_dir: Path):
+def export_onnx(*, weights: Path, destination: Path, imgsz: list[int], opset: int, work_dir: Path, config_dir: Path):
     """Static-shape ONNX at height x width, simplified; the same bytes for the same weights."""
     produced = _export(weights, work_dir, config_dir, format="onnx", imgsz=list(imgsz), opset=opset, simplify=True)
     strip_time_stamps(produced)
@@ -66,7 +66,7 @@ def export_onnx(weights: Path, destination: Path, imgsz: list[int], opset: int, 
 
 
 def export_other(
-    weights: Path, export_format: str, destination: Path, imgsz: list[int], work_dir: Path, config_dir: Path
+    *, weights: Path, export_format: str, destination: Path, imgsz: list[int], work_dir: Path, config_dir: Path
 ):
     """Any other format Ultralytics exports whose package is installed, into the folder `destination`."""
     if missing := missing_package(export_format):

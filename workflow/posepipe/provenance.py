@@ -64,7 +64,7 @@ def package_versions() -> dict:
     return versions
 
 
-def provenance(model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
+def provenance(*, model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
     report = json.loads(Path(quantize_report).read_text())
     data = read_data_yaml(artifacts["dataset"])
     artifacts = dict(artifacts)

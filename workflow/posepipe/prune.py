@@ -200,6 +200,7 @@ def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray, c
 
 
 def prune(
+    *,
     onnx_path: Path,
     out_onnx: Path,
     out_json: Path,

@@ -80,7 +80,7 @@ def build_venv(python: str, venv_dir: Path, tpu_mlir_version: str, requirements_
 
 
 def ensure_venv(
-    python_setting: str, venv: Path, tpu_mlir_version: str, requirements_file: Path, log_file: Path, ready: Path
+    *, python_setting: str, venv: Path, tpu_mlir_version: str, requirements_file: Path, log_file: Path, ready: Path
 ) -> str:
     """The shared TPU-MLIR environment at `venv`, built when it is not there (shared_env: under
     a lock, published when complete); pip's output goes to `log_file`. Then `ready`, the rule's

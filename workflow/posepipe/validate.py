@@ -34,6 +34,7 @@ def _summary(values: tuple) -> dict[str, float]:
 
 
 def evaluate(
+    *,
     weights: Path,
     dataset_dir: Path,
     imgsz: list[int],
@@ -86,7 +87,7 @@ def evaluate(
 
 
 def merge_metrics(
-    model: str, sources: dict[str, Path], quantize_report: Path, json_path: Path, csv_path: Path
+    *, model: str, sources: dict[str, Path], quantize_report: Path, json_path: Path, csv_path: Path
 ) -> dict:
     """One metrics.json (every source side by side, and every quantization candidate's figures)
     and a flat CSV, one row per source and part."""
@@ -228,7 +229,7 @@ def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth
     }
 
 
-def evaluate_device_decoder(pruned_onnx: Path, dataset_dir: Path, config_dir: Path) -> dict:
+def evaluate_device_decoder(*, pruned_onnx: Path, dataset_dir: Path, config_dir: Path) -> dict:
     """The pruned ONNX in float through onnxruntime, decoded and scored as on the device."""
     prepare(config_dir)
     import onnxruntime
@@ -243,7 +244,9 @@ def evaluate_device_decoder(pruned_onnx: Path, dataset_dir: Path, config_dir: Pa
     return score_decoded(dataset_dir, height, width, outputs, Path(pruned_onnx).name)
 
 
-def evaluate_simulated(outputs_dir: Path, dataset_dir: Path, imgsz: list[int], cvimodel_name: str, config_dir: Path):
+def evaluate_simulated(
+    *, outputs_dir: Path, dataset_dir: Path, imgsz: list[int], cvimodel_name: str, config_dir: Path
+) -> dict:
     """A cvimodel's outputs from TPU-MLIR's host simulator on the val images (quantize.simulate),
     decoded and scored as on the device: the accuracy the device will have, known before
     anything is flashed."""

@@ -9,10 +9,10 @@ rule maixtool_venv:
         in_rule_log(
             log[0],
             ensure_maixtool,
-            MAIXTOOL_VENV,
-            MAIXTOOL_REQUIREMENTS,
-            f"{log[0]}.tools",
-            output[0],
+            venv=MAIXTOOL_VENV,
+            requirements=MAIXTOOL_REQUIREMENTS,
+            log_file=f"{log[0]}.tools",
+            ready=output[0],
         )
 
 

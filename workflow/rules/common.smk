@@ -76,13 +76,13 @@ def metrics_json(source):
     return METRICS_JSON.replace("{source}", source)
 
 
-def in_rule_log(log_file, function, *args):
+def in_rule_log(log_file, function, **arguments):
     """A `run:` rule's work, logged to its log file; a PosepipeError becomes one line."""
     handler = logging.FileHandler(log_file, mode="w")
     logging.getLogger("posepipe").addHandler(handler)
     logging.getLogger("posepipe").setLevel(logging.INFO)
     try:
-        logging.getLogger("posepipe").info(function(*args))
+        logging.getLogger("posepipe").info(function(**arguments))
     except PosepipeError as error:
         raise WorkflowError(f"posepipe: error: {error}") from None
     finally:

@@ -16,12 +16,12 @@ rule tpu_mlir_venv:
         in_rule_log(
             log[0],
             ensure_venv,
-            params.python,
-            TPU_MLIR_VENV,
-            params.tpu_mlir_version,
-            TPU_MLIR_REQUIREMENTS,
-            f"{log[0]}.tools",
-            output[0],
+            python_setting=params.python,
+            venv=TPU_MLIR_VENV,
+            tpu_mlir_version=params.tpu_mlir_version,
+            requirements_file=TPU_MLIR_REQUIREMENTS,
+            log_file=f"{log[0]}.tools",
+            ready=output[0],
         )
 
 

@@ -11,10 +11,18 @@ sm = snakemake  # noqa: F821
 common = dict(work_dir=Path(sm.params.work_dir), config_dir=Path(sm.params.ultralytics_config))
 if sm.rule == "export_onnx":
     work = lambda: export_onnx(  # noqa: E731
-        Path(sm.input.weights), Path(sm.output[0]), sm.params.imgsz, sm.params.opset, **common
+        weights=Path(sm.input.weights),
+        destination=Path(sm.output[0]),
+        imgsz=sm.params.imgsz,
+        opset=sm.params.opset,
+        **common,
     )
 else:
     work = lambda: export_other(  # noqa: E731
-        Path(sm.input.weights), sm.wildcards.format, Path(sm.output[0]), sm.params.imgsz, **common
+        weights=Path(sm.input.weights),
+        export_format=sm.wildcards.format,
+        destination=Path(sm.output[0]),
+        imgsz=sm.params.imgsz,
+        **common,
     )
 run_rule(work, sm.log[0])

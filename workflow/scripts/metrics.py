@@ -10,11 +10,11 @@ from posepipe.validate import merge_metrics  # noqa: E402
 sm = snakemake  # noqa: F821
 run_rule(
     lambda: merge_metrics(
-        sm.wildcards.model,
-        {source: Path(sm.input[source]) for source in sm.params.sources},
-        Path(sm.input.quantization),
-        Path(sm.output.json),
-        Path(sm.output.csv),
+        model=sm.wildcards.model,
+        sources={source: Path(sm.input[source]) for source in sm.params.sources},
+        quantize_report=Path(sm.input.quantization),
+        json_path=Path(sm.output.json),
+        csv_path=Path(sm.output.csv),
     ),
     sm.log[0],
 )

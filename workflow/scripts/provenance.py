@@ -15,7 +15,14 @@ def main():
     files = {key: sm.input[key] for key in sm.input.keys() if key != "report"}
     sources = {key: path for key, path in files.items() if key in sm.params.sources}
     artifacts = {key: path for key, path in files.items() if key not in sm.params.sources}
-    record = provenance(sm.wildcards.model, sources, artifacts, sm.params.settings, Path(sm.input.report), CHECKOUT)
+    record = provenance(
+        model=sm.wildcards.model,
+        inputs=sources,
+        artifacts=artifacts,
+        settings=sm.params.settings,
+        quantize_report=Path(sm.input.report),
+        repo_dir=CHECKOUT,
+    )
     write_provenance(record, Path(sm.output[0]))
 
 

@@ -11,12 +11,12 @@ from posepipe.prune import prune  # noqa: E402
 sm = snakemake  # noqa: F821
 run_rule(
     lambda: prune(
-        Path(sm.input.onnx),
-        Path(sm.output.onnx),
-        Path(sm.output.outputs),
-        first_val_image(Path(sm.input.dataset)),
-        sm.params.explicit_outputs,
-        Path(sm.params.ultralytics_config),
+        onnx_path=Path(sm.input.onnx),
+        out_onnx=Path(sm.output.onnx),
+        out_json=Path(sm.output.outputs),
+        check_image=first_val_image(Path(sm.input.dataset)),
+        explicit=sm.params.explicit_outputs,
+        state_dir=Path(sm.params.ultralytics_config),
     ),
     sm.log[0],
 )

@@ -13,13 +13,13 @@ sm = snakemake  # noqa: F821
 
 def main():
     result = evaluate(
-        Path(sm.input.weights),
-        Path(sm.input.dataset),
-        sm.params.imgsz,
-        sm.params.batch,
-        sm.resources.device,
-        Path(sm.params.work_dir),
-        Path(sm.params.ultralytics_config),
+        weights=Path(sm.input.weights),
+        dataset_dir=Path(sm.input.dataset),
+        imgsz=sm.params.imgsz,
+        batch=sm.params.batch,
+        device=sm.resources.device,
+        work_dir=Path(sm.params.work_dir),
+        config_dir=Path(sm.params.ultralytics_config),
     )
     Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
 

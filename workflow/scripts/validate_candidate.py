@@ -14,11 +14,11 @@ sm = snakemake  # noqa: F821
 
 def main():
     result = evaluate_simulated(
-        Path(sm.input.outputs),
-        Path(sm.input.dataset),
-        sm.params.imgsz,
-        Path(sm.input.cvimodel).name,
-        Path(sm.params.ultralytics_config),
+        outputs_dir=Path(sm.input.outputs),
+        dataset_dir=Path(sm.input.dataset),
+        imgsz=sm.params.imgsz,
+        cvimodel_name=Path(sm.input.cvimodel).name,
+        config_dir=Path(sm.params.ultralytics_config),
     )
     Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
 

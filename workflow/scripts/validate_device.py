@@ -12,7 +12,11 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    result = evaluate_device_decoder(Path(sm.input.onnx), Path(sm.input.dataset), Path(sm.params.ultralytics_config))
+    result = evaluate_device_decoder(
+        pruned_onnx=Path(sm.input.onnx),
+        dataset_dir=Path(sm.input.dataset),
+        config_dir=Path(sm.params.ultralytics_config),
+    )
     Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
 
 
