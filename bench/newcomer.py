@@ -1,13 +1,14 @@
 """What a newcomer waits for: the README's first command (`make run`) in a fresh clone, timed.
 
-Usage: python bench/newcomer.py [--root DIR] [--keep]
+Usage: .venv/bin/python bench/newcomer.py [--root DIR] [--keep]
 
 Clones this checkout (its committed HEAD) into a new folder under --root and runs `make run`
 there twice: first with a new, empty environment folder (POSEPIPE_VENV_ROOT, so the main venv
 and the TPU-MLIR venv are built from scratch), then in a second fresh clone with those
 environments already built. Prints, for each run, the wall time of every phase: the main venv
 build (make), each Snakemake job (from its log: start and finish stamps, to the second, with
-the jobs that ran at the same time overlapping), and the total; then the demo's metrics.
+the jobs that ran at the same time overlapping), and the total; then the demo's metrics and
+its quantization candidates.
 Goals on a 2-core machine: fresh <= 10 min, environments built <= 6 min, pose mAP50 >= 0.5.
 The environments (about 13 GB) are deleted at the end unless --keep.
 """
@@ -25,23 +26,30 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "workflow"))
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 STARTED = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+RECIPE = re.compile(r"^\s+wildcards: .*\brecipe=([\w.-]+)")
 
 
 def job_times(log: str) -> list[tuple[str, datetime, datetime]]:
-    """(rule, start, end) of every job in a Snakemake log, in start order."""
-    stamp, pending, started, jobs = None, None, {}, []
+    """(rule, start, end) of every job in a Snakemake log, in start order; a quantization
+    recipe's jobs are named `rule[recipe]`."""
+    stamp, pending, last_job, started, jobs = None, None, None, {}, []
     for line in log.splitlines():
         if match := STAMP.match(line):
             stamp = datetime.strptime(match.group(1), "%a %b %d %H:%M:%S %Y")
         elif match := STARTED.match(line):
             pending = (match.group(1), stamp)
         elif (match := JOBID.match(line)) and pending:
-            started[match.group(1)] = pending
+            last_job = match.group(1)
+            started[last_job] = pending
             pending = None
+        elif (match := RECIPE.match(line)) and last_job in started:
+            rule, start = started[last_job]
+            started[last_job] = (f"{rule}[{match.group(1)}]", start)
         elif match := FINISHED.match(line):
             rule, start = started.pop(match.group(1))
             jobs.append((rule, start, stamp))
@@ -91,6 +99,12 @@ def main() -> None:
         for source in ("pt", "device_float", "cvimodel"):
             figures = metrics[source]
             print(f"  {source:<14} box mAP50 {figures['box']['mAP50']:.3f}  pose mAP50 {figures['pose']['mAP50']:.3f}")
+        from posepipe.quantize import table_line
+
+        print("\nquantization candidates (pose mAP50-95 on the simulator, device-decoded; cost: BF16 share)")
+        for row in metrics["quantization"]["candidates"]:
+            chosen = " (shipped)" if row["recipe"] == metrics["quantization"]["chosen"] else ""
+            print(f"  {table_line(row)}{chosen}")
         fresh, built = (results[n]["total"] / 60 for n in ("fresh", "environments built"))
         print(f"\ngoals: fresh {fresh:.1f} min (<= 10), environments built {built:.1f} min (<= 6)")
     finally:
