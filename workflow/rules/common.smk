@@ -76,9 +76,9 @@ def metrics_json(source):
     return METRICS_JSON.replace("{source}", source)
 
 
-def in_rule_log(log_file, function, **arguments):
+def in_rule_log(rule_log, function, /, **arguments):
     """A `run:` rule's work, logged to its log file; a PosepipeError becomes one line."""
-    handler = logging.FileHandler(log_file, mode="w")
+    handler = logging.FileHandler(rule_log, mode="w")
     logging.getLogger("posepipe").addHandler(handler)
     logging.getLogger("posepipe").setLevel(logging.INFO)
     try:
