@@ -52,8 +52,6 @@ MODELS = {
 
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
 APP = with_defaults(config.get("app", {}), "app")
-# every recipe with the schema's defaults: what a candidate's rule gets, so that a change to
-# one recipe reruns that candidate only
 # what model_transform is told: a change reruns every candidate, a recipe's own keys only its own
 TRANSFORM_KEYS = (
     "mean",
@@ -63,6 +61,8 @@ TRANSFORM_KEYS = (
     "transform_tolerance",
     "tpu_mlir_version",
 )
+# every recipe with the schema's defaults: what a candidate's rule gets, so that a change to
+# one recipe reruns that candidate only
 RECIPES = {
     recipe["name"]: with_defaults(recipe, "recipe") for recipe in QUANTIZE["recipes"]
 }
