@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, build_trained_candidate, run_snakemake, small_model_config
+from posepipe import tpu_mlir_env
 from posepipe.errors import PosepipeError
 from posepipe.quantize import Recipe
-from posepipe.tpu_mlir_env import Runner, choose_runner, docker_answers
+from posepipe.tpu_mlir_env import RANDOMIZED_ADDRESSES, SECCOMP_PROFILE, Runner, choose_runner, docker_answers
 
 STANDIN_SCRIPT = REPO / "tests" / "docker" / "standin-image.sh"
 
@@ -109,11 +110,8 @@ def test_docker_route_gives_the_venv_route_s_cvimodel(docker_built, trained):
         assert docker_outputs.keys() == venv_outputs.keys()
         for image, arrays in docker_outputs.items():  # bit for bit, on every val image
             assert all(np.array_equal(a, b) for a, b in zip(arrays, venv_outputs[image], strict=True)), image
-        if recipe == "int8":
-            # build time fixed, the rest is the same. With a layer table, TPU-MLIR's layer grouping
-            # now and then orders two independent weight loads the other way round (README,
-            # Reproducibility): the same computation, other bytes.
-            assert (docker_dir / "small.cvimodel").read_bytes() == (venv_dir / "small.cvimodel").read_bytes()
+        # addresses fixed on both routes (README, Reproducibility): the same bytes
+        assert (docker_dir / "small.cvimodel").read_bytes() == (venv_dir / "small.cvimodel").read_bytes(), recipe
     shipped = report["chosen"]["recipe"]
     assert shipped == json.loads((trained / "results/small/quantize/report.json").read_text())["chosen"]["recipe"]
     assert (docker_built / "results/small/small.cvimodel").read_bytes() == (
@@ -139,7 +137,43 @@ def test_containers_run_without_network_privileges_or_other_mounts(tmp_path):
     assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
     assert [a for a in argv if a.startswith("--volume")] == [f"--volume={tmp_path.resolve()}:/work"]
     assert not any(a.startswith(("--privileged", "--cap-add", "--device", "-v")) for a in argv)
-    assert argv[-3:] == ["posepipe/tpu-mlir:x", "model_transform.py", "--help"]
+    assert argv[argv.index("--security-opt") + 1] == f"seccomp={SECCOMP_PROFILE}"
+    image = argv.index("posepipe/tpu-mlir:x")
+    assert argv[image + 1 : image + 3] == ["sh", "-c"] and argv[-2:] == ["model_transform.py", "--help"]
+
+
+def test_the_seccomp_profile_adds_only_the_personality_that_fixes_addresses():
+    """docker's default profile (docker 20.10's profiles/seccomp/default.json) and one rule."""
+    rules = json.loads(SECCOMP_PROFILE.read_text())["syscalls"]
+    ours = [rule for rule in rules if "posepipe" in rule.get("comment", "")]
+    assert len(rules) == 29 and len(ours) == 1
+    assert ours[0]["names"] == ["personality"] and ours[0]["action"] == "SCMP_ACT_ALLOW"
+    assert ours[0]["args"] == [{"index": 0, "value": 0x0040000, "op": "SCMP_CMP_EQ"}]
+
+
+PERSONALITY = ["python3.10", "-c", "print(open('/proc/self/personality').read().strip())"]
+
+
+def test_containers_run_with_fixed_addresses(standin_base, tmp_path):
+    result = Runner("docker", standin_base).run(PERSONALITY, tmp_path)
+    assert result.returncode == 0 and int(result.stdout, 16) & 0x0040000, (result.stdout, result.stderr)
+
+
+def test_a_host_that_refuses_fixed_addresses_still_runs_the_tools_with_one_warning(
+    standin_base, tmp_path, monkeypatch, caplog
+):
+    """docker's own default profile refuses the personality change, for real: the tool runs with
+    randomized addresses, and the job says once that its bytes may vary."""
+    default_profile = json.loads(SECCOMP_PROFILE.read_text())
+    default_profile["syscalls"] = [r for r in default_profile["syscalls"] if "posepipe" not in r.get("comment", "")]
+    (tmp_path / "default.json").write_text(json.dumps(default_profile))
+    monkeypatch.setattr(tpu_mlir_env, "SECCOMP_PROFILE", tmp_path / "default.json")
+    monkeypatch.setattr(tpu_mlir_env, "_warned_randomized", False)
+    results = [Runner("docker", standin_base).run(PERSONALITY, tmp_path) for _ in range(2)]
+    assert all(r.returncode == 0 and not int(r.stdout, 16) & 0x0040000 for r in results)
+    assert all(RANDOMIZED_ADDRESSES in r.stderr for r in results)
+    warnings = [r for r in caplog.records if RANDOMIZED_ADDRESSES in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING" and "may vary" in warnings[0].getMessage()
 
 
 def test_the_container_has_no_network(docker_built):

@@ -45,10 +45,18 @@ def build_folders(root: Path, name: str) -> list[Path]:
     return [p for p in root.glob(f"{name}.build-*") if p.is_dir() and not p.is_symlink()]
 
 
+def wait_for_a_build_folder(root: Path, name: str) -> None:
+    """Until a builder holds the lock and has made its folder."""
+    deadline = time.monotonic() + 30
+    while not build_folders(root, name):
+        assert time.monotonic() < deadline, f"no build of {name} started"
+        time.sleep(0.05)
+
+
 def test_two_builders_at_once_share_one_complete_build(tmp_path):
     link, builds = tmp_path / "venv-abc", tmp_path / "builds.log"
     first = start_build(link, builds, 3)
-    time.sleep(0.5)
+    wait_for_a_build_folder(tmp_path, "venv-abc")  # the first holds the lock: a fixed sleep may not suffice
     second = start_build(link, builds, 3)
     assert first.wait(120) == 0 and second.wait(120) == 0, first.stdout.read() + second.stdout.read()
     assert builds.read_text() == "build\n", "the second builder built again instead of waiting"
@@ -63,9 +71,7 @@ def test_two_builders_at_once_share_one_complete_build(tmp_path):
 def test_a_killed_build_is_rebuilt_not_trusted_and_its_lock_is_gone(tmp_path):
     link, builds = tmp_path / "venv-abc", tmp_path / "builds.log"
     killed = start_build(link, builds, 60)
-    deadline = time.monotonic() + 30
-    while not build_folders(tmp_path, "venv-abc") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for_a_build_folder(tmp_path, "venv-abc")
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait(30)
     leftover = build_folders(tmp_path, "venv-abc")

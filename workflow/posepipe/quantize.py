@@ -17,7 +17,6 @@ import logging
 import math
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -186,10 +185,9 @@ def parse_similarity(text: str) -> list[dict]:
 
 def run_tool(runner: Runner, args: list[str], work_dir: Path, log_file: Path) -> tuple[str, float]:
     """Run one tool in `work_dir`; its whole output goes to `log_file`. Returns (output, seconds)."""
-    argv, env = runner.command(args, work_dir)
     log.info("running %s", " ".join(args[:1] + [a if " " not in a else repr(a) for a in args[1:]]))
     began = time.perf_counter()
-    result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+    result = runner.run(args, work_dir)
     seconds = time.perf_counter() - began
     output = result.stdout + result.stderr
     log_file.write_text(output)
@@ -474,8 +472,7 @@ def simulate(*, cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner: Run
         index.append({"image": path.relative_to(dataset_dir).as_posix(), "size": list(size), "outputs": name})
     shutil.copyfile(cvimodel, work_dir / "model.cvimodel")  # copies: the folder is what a container mounts
     shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
-    argv, env = runner.command(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
-    result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+    result = runner.run(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
     (work_dir / "runner.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")

@@ -142,12 +142,45 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
     )
 
 
+# TPU-MLIR's layer-group pass orders some independent weight loads by their memory address, so
+# with address randomization on, the same deploy gives one of several cvimodels (README,
+# Reproducibility). Every tool therefore runs under `setarch -R`, inside containers too (where
+# SECCOMP_PROFILE allows that one personality). A host that refuses it still runs the tool, and
+# the tool's output then starts with RANDOMIZED_ADDRESSES.
+RANDOMIZED_ADDRESSES = "posepipe: address randomization could not be turned off for TPU-MLIR"
+_FIXED_ADDRESSES = (
+    'arch="$(uname -m)"; if setarch "$arch" -R true 2> /dev/null; then exec setarch "$arch" -R "$@"; fi; '
+    f'echo "{RANDOMIZED_ADDRESSES}" >&2; exec "$@"'
+)
+# docker's default seccomp profile, plus personality(ADDR_NO_RANDOMIZE) alone
+SECCOMP_PROFILE = Path(__file__).with_name("tpu-mlir-seccomp.json")
+_warned_randomized = False
+
+
+def with_fixed_addresses(argv: list[str], fixed: bool = True) -> list[str]:
+    """`argv` run by a POSIX shell that turns address randomization off first, where it may."""
+    return ["sh", "-c", _FIXED_ADDRESSES, "posepipe-tpu-mlir", *argv] if fixed else argv
+
+
+def warn_if_randomized(output: str) -> None:
+    """One warning per process when a tool ran with randomized addresses: its bytes may vary."""
+    global _warned_randomized
+    if RANDOMIZED_ADDRESSES in output and not _warned_randomized:
+        _warned_randomized = True
+        log.warning(
+            "%s (setarch -R refused here): the cvimodel's bytes may vary from build to build; the one shipped "
+            "is still the one scored, and provenance.json holds its sha256",
+            RANDOMIZED_ADDRESSES,
+        )
+
+
 @dataclass
 class Runner:
     """How the TPU-MLIR tools run: `venv` or `conda` (a Python 3.10 environment), or `docker`."""
 
     kind: str
     location: str  # the environment's folder, or the image tag
+    fixed_addresses: bool = True  # False only to measure what randomization does (bench/deploy_determinism.py)
 
     @classmethod
     def for_rule(cls, kind: str, location: str) -> "Runner":
@@ -162,14 +195,22 @@ class Runner:
             # the tools start each other by name: the environment's bin comes first on PATH
             env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
             env["VIRTUAL_ENV"] = str(self.location)
-            return [str(bin_dir / args[0]), *args[1:]], env
+            return with_fixed_addresses([str(bin_dir / args[0]), *args[1:]], self.fixed_addresses), env
         if self.kind == "docker":
             # inputs are copied into the work folder first, so it is the one mount
             mounts = [f"--volume={Path(work_dir).resolve()}:/work"]
             argv = [
                 "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
+                "--security-opt", f"seccomp={SECCOMP_PROFILE}",
                 "--env", f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}", "--env", "HOME=/work",
-                *mounts, "--workdir", "/work", self.location, *args,
+                *mounts, "--workdir", "/work", self.location, *with_fixed_addresses(args, self.fixed_addresses),
             ]  # fmt: skip
             return argv, {**os.environ}
         raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")
+
+    def run(self, args: list[str], work_dir: Path) -> subprocess.CompletedProcess:
+        """One tool in `work_dir`, its output captured as text."""
+        argv, env = self.command(args, work_dir)
+        result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+        warn_if_randomized(result.stderr)
+        return result
