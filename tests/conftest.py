@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from posepipe.shared_env import default_root
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 COCO_REAL = SHARED / "data" / "coco-real"
+POSEPIPE_VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import offline_env, run_snakemake, small_model_config
+from conftest import POSEPIPE_VERSION, offline_env, run_snakemake, small_model_config
 from posepipe.app import main_py
 
 DOUBLE = Path(__file__).resolve().parent / "maix_double"
@@ -76,9 +76,9 @@ def app_built(trained) -> Path:
 
 def test_maixtool_release_builds_the_installable_zip(app_built, trained):
     info = yaml.safe_load((app_built / "app.yaml").read_text())
-    assert info["id"] == "posepipe_small" and info["version"] == "1.0.0" and info["author"] == "posepipe"
+    assert info["id"] == "posepipe_small" and info["version"] == POSEPIPE_VERSION and info["author"] == "posepipe"
     assert info["files"] == ["main.py", "small.cvimodel", "small.mud"]
-    archive = app_built / "dist" / "posepipe_small_v1.0.0.zip"
+    archive = app_built / "dist" / f"posepipe_small_v{POSEPIPE_VERSION}.zip"
     with zipfile.ZipFile(archive) as z:
         names = z.namelist()
         assert sorted(names) == names and set(names) == {
@@ -95,6 +95,7 @@ def test_maixtool_release_builds_the_installable_zip(app_built, trained):
 
 
 def test_the_app_zip_is_byte_identical_across_builds(app_built, trained):
-    first = (app_built / "dist" / "posepipe_small_v1.0.0.zip").read_bytes()
+    archive = app_built / "dist" / f"posepipe_small_v{POSEPIPE_VERSION}.zip"
+    first = archive.read_bytes()
     run_snakemake(trained, small_model_config(), "results/small_app", extra=["--forcerun", "app"])
-    assert (app_built / "dist" / "posepipe_small_v1.0.0.zip").read_bytes() == first
+    assert archive.read_bytes() == first

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, planned, run_snakemake, tiny_full_config
+from conftest import POSEPIPE_VERSION, REPO, planned, run_snakemake, tiny_full_config
 
 HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
 HOSTILE_FOLDER = "my data; $(touch pwned-path)"
@@ -102,6 +102,7 @@ def test_provenance_records_sources_artifacts_settings_and_software(built_twice)
     software = record["software"]
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert software["workflow"]["commit"] == head and isinstance(software["workflow"]["dirty"], bool)
+    assert software["posepipe"] == POSEPIPE_VERSION
     assert software["packages"]["ultralytics"] == "8.4.190" and software["packages"]["torch"] == "2.14.1"
     assert software["tpu_mlir"]["version"] == "1.28.1" and software["tpu_mlir"]["runner"]["kind"] == "venv"
     with zipfile.ZipFile(workdir / "results" / "tiny_maixcam.zip") as archive:

@@ -64,7 +64,16 @@ def package_versions() -> dict:
     return versions
 
 
-def provenance(*, model: str, inputs: dict, artifacts: dict, settings: dict, quantize_report: Path, repo_dir: Path):
+def provenance(
+    *,
+    model: str,
+    inputs: dict,
+    artifacts: dict,
+    settings: dict,
+    quantize_report: Path,
+    repo_dir: Path,
+    posepipe_version: str,
+):
     report = json.loads(Path(quantize_report).read_text())
     data = read_data_yaml(artifacts["dataset"])
     artifacts = dict(artifacts)
@@ -78,6 +87,8 @@ def provenance(*, model: str, inputs: dict, artifacts: dict, settings: dict, qua
         "artifacts": {key: describe(path) for key, path in sorted(artifacts.items())},
         "settings": settings,
         "software": {
+            # the release, and the checkout it ran from (the user's module checkout or clone)
+            "posepipe": posepipe_version,
             "workflow": git_state(repo_dir),
             "packages": package_versions(),
             "tpu_mlir": {"version": report["tpu_mlir_version"], "runner": report["runner"]},

@@ -1,7 +1,9 @@
 import functools
 import logging
+import os
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -10,7 +12,30 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the posepipe package
+
+def package_root():
+    """The folder holding the posepipe package, found from these rules, never from the user's
+    folder (as a module, workflow.basedir is the user's): beside them in a clone or a local
+    module; for a module read from git (github(..., tag=...)), Snakemake's local copies of the
+    package's files (package-files.txt lists them: a git source cannot be listed)."""
+    rules = Path(str(workflow.current_basedir))
+    if (rules.parent / "posepipe" / "__init__.py").is_file():
+        return rules.parent
+    with open(workflow.source_path("../posepipe/package-files.txt")) as listing:
+        copies = [
+            workflow.source_path(f"../posepipe/{name}")
+            for name in listing.read().split()
+        ]
+    return Path(copies[0]).parent.parent
+
+
+# Importable here, and in every rule script, which Snakemake runs as a process of its own with
+# this environment (set here, not read from the user: nothing for `envvars:` to assert).
+PACKAGE_ROOT = str(package_root())
+sys.path.insert(0, PACKAGE_ROOT)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.getenv("PYTHONPATH")]))
+)
 from posepipe.export import OTHER_FORMATS, missing_package
 from posepipe.config_check import config_faults
 from posepipe.errors import PosepipeError
@@ -45,6 +70,10 @@ def with_defaults(entry, definition):
     return {**defaults, **entry}
 
 
+# posepipe's release (pyproject.toml): recorded in provenance.json, the app's version by default
+with open(workflow.source_path("../../pyproject.toml"), "rb") as pyproject:
+    POSEPIPE_VERSION = tomllib.load(pyproject)["project"]["version"]
+
 DATASETS = config["datasets"]
 MODELS = {
     name: with_defaults(entry, "model") for name, entry in config["models"].items()
@@ -52,6 +81,7 @@ MODELS = {
 
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
 APP = with_defaults(config.get("app", {}), "app")
+APP["version"] = APP["version"] or POSEPIPE_VERSION
 # what model_transform is told: a change reruns every candidate, a recipe's own keys only its own
 TRANSFORM_KEYS = (
     "mean",
@@ -187,7 +217,6 @@ def export_other_weights(wildcards):
 # ---- TPU-MLIR: which runner, and what it needs built first ----
 
 TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
-TPU_MLIR_DOCKERFILE = workflow.source_path("../../envs/tpu-mlir.Dockerfile")
 
 
 def _file_text(path):
@@ -195,14 +224,21 @@ def _file_text(path):
         return f.read()
 
 
+# The image's recipe, read here: its texts are both hashed into its tag and given to the build
+# (rule tpu_mlir_image), so the two cannot drift apart.
+TPU_MLIR_IMAGE_RECIPE = {
+    "dockerfile": _file_text(workflow.source_path("../../envs/tpu-mlir.Dockerfile")),
+    "requirements": _file_text(TPU_MLIR_REQUIREMENTS),
+}
+
 # Each hashes only what it is built from: the venv the pins, the image the Dockerfile and base too.
 TPU_MLIR_VENV_KEY = environment_key(
-    QUANTIZE["tpu_mlir_version"], _file_text(TPU_MLIR_REQUIREMENTS)
+    QUANTIZE["tpu_mlir_version"], TPU_MLIR_IMAGE_RECIPE["requirements"]
 )
 TPU_MLIR_IMAGE_KEY = environment_key(
     QUANTIZE["tpu_mlir_version"],
-    _file_text(TPU_MLIR_REQUIREMENTS),
-    _file_text(TPU_MLIR_DOCKERFILE)
+    TPU_MLIR_IMAGE_RECIPE["requirements"],
+    TPU_MLIR_IMAGE_RECIPE["dockerfile"]
     + QUANTIZE["docker_base_image"]
     + str(BUNDLED_GLIBC),
 )

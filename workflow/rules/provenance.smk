@@ -18,5 +18,6 @@ rule provenance:
     params:
         settings=provenance_settings,
         sources=lambda wildcards: sorted(model_sources(wildcards)),
+        posepipe_version=POSEPIPE_VERSION,
     script:
         "../scripts/provenance.py"

@@ -38,6 +38,7 @@ rule tpu_mlir_image:
         base_image=QUANTIZE["docker_base_image"],
         build_network=QUANTIZE["docker_build_network"],
         tpu_mlir_version=QUANTIZE["tpu_mlir_version"],
+        recipe=TPU_MLIR_IMAGE_RECIPE,
     script:
         "../scripts/tpu_mlir_image.py"
 

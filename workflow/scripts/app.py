@@ -1,11 +1,9 @@
 """Rule app: the model's MaixPy application, released with maixtool into an installable zip."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.app import build_app  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
+from posepipe.app import build_app
+from posepipe.errors import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

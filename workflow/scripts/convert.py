@@ -1,11 +1,9 @@
 """Rule convert: a dataset's COCO keypoints JSON + images -> a YOLO pose dataset folder."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.convert import Split, convert  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
+from posepipe.convert import Split, convert
+from posepipe.errors import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,11 +1,9 @@
 """Rule demo_dataset: the seeded synthetic COCO-keypoints dataset."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe import demo  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
+from posepipe import demo
+from posepipe.errors import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,11 +1,9 @@
 """Rules export_onnx and export_other: the trained weights in a deployable format."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.export import export_onnx, export_other  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.export import export_onnx, export_other
 
 sm = snakemake  # noqa: F821
 common = dict(work_dir=Path(sm.params.work_dir), config_dir=Path(sm.params.ultralytics_config))

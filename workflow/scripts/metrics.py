@@ -1,11 +1,9 @@
 """Rule metrics: every validation of a model side by side in metrics.json and metrics.csv."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.validate import merge_metrics  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.validate import merge_metrics
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,11 +1,9 @@
 """Rule package: the .mud MaixPy loads, its cvimodel beside it, and a zip for the device."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.package import package  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.package import package
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,11 +1,9 @@
 """Rule provenance: results/{model}/provenance.json, what the packaged model was built from."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.provenance import provenance, write_provenance  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.provenance import provenance, write_provenance
 
 sm = snakemake  # noqa: F821
 CHECKOUT = Path(sm.scriptdir).resolve().parent.parent  # this workflow's clone: its git state is recorded
@@ -22,6 +20,7 @@ def main():
         settings=sm.params.settings,
         quantize_report=Path(sm.input.report),
         repo_dir=CHECKOUT,
+        posepipe_version=sm.params.posepipe_version,
     )
     write_provenance(record, Path(sm.output[0]))
 

@@ -1,12 +1,10 @@
 """Rule prune: the ONNX cut to the three tensors the MaixCAM runtime reads, checked numerically."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.dataset import first_val_image  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.prune import prune  # noqa: E402
+from posepipe.dataset import first_val_image
+from posepipe.errors import run_rule
+from posepipe.prune import prune
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,13 +1,11 @@
 """Rule quantize_calibrate: the INT8 threshold table of one calibration method."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.dataset import val_images  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import calibrate, calibration_set  # noqa: E402
-from posepipe.tpu_mlir_env import Runner  # noqa: E402
+from posepipe.dataset import val_images
+from posepipe.errors import run_rule
+from posepipe.quantize import calibrate, calibration_set
+from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821
 run_rule(

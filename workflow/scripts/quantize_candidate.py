@@ -1,14 +1,12 @@
 """Rule quantize_candidate: one recipe's cvimodel (calibration, mixed precision, model_deploy)."""
 
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.dataset import val_images  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import Recipe, build_candidate, calibration_set  # noqa: E402
-from posepipe.tpu_mlir_env import Runner  # noqa: E402
+from posepipe.dataset import val_images
+from posepipe.errors import run_rule
+from posepipe.quantize import Recipe, build_candidate, calibration_set
+from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821
 

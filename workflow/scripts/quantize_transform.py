@@ -1,13 +1,11 @@
 """Rule quantize_transform: TPU-MLIR model_transform, the float MLIR every recipe starts from."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.dataset import first_val_image  # noqa: E402
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import transform  # noqa: E402
-from posepipe.tpu_mlir_env import Runner  # noqa: E402
+from posepipe.dataset import first_val_image
+from posepipe.errors import run_rule
+from posepipe.quantize import transform
+from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,13 +1,11 @@
 """Rule report_summary: the model's section of `snakemake --report` (results/{model}/report/summary.rst)."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.report import prediction_grid, summary_rst  # noqa: E402
-from posepipe.ultralytics_env import prepare  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.report import prediction_grid, summary_rst
+from posepipe.ultralytics_env import prepare
 
 sm = snakemake  # noqa: F821
 

@@ -1,11 +1,9 @@
 """Rule select_cvimodel: the cheapest candidate within the accuracy gate is the one shipped."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import select  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.quantize import select
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -1,12 +1,10 @@
 """Rule simulate_candidate: a candidate cvimodel through TPU-MLIR's host simulator on the val images."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.quantize import simulate  # noqa: E402
-from posepipe.tpu_mlir_env import Runner  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.quantize import simulate
+from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821
 run_rule(

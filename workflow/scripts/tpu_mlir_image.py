@@ -1,27 +1,30 @@
 """Rule tpu_mlir_image: the derived TPU-MLIR image, built once, tagged by the hash of its recipe."""
 
 import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import PosepipeError, run_rule  # noqa: E402
-from posepipe.shared_env import default_root  # noqa: E402
-from posepipe.tpu_mlir_env import BUNDLED_GLIBC, ensure_image  # noqa: E402
+from posepipe.errors import PosepipeError, run_rule
+from posepipe.shared_env import default_root
+from posepipe.tpu_mlir_env import BUNDLED_GLIBC, ensure_image
 
 sm = snakemake  # noqa: F821
-ENVS = Path(sm.scriptdir).resolve().parent.parent / "envs"  # the recipe hashed into the image tag
 
 
 def build():
-    command = [
-        "docker", "build", "--file", str(ENVS / "tpu-mlir.Dockerfile"), "--tag", sm.params.tag,
-        "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
-        "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}",
-        "--build-arg", f"BUNDLED_GLIBC={' '.join(BUNDLED_GLIBC)}",
-        "--network", sm.params.build_network, str(ENVS),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
+    # the recipe's texts, as hashed into the tag, make the build context (posepipe's files may be
+    # Snakemake's copies from git when it is used as a module)
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "Dockerfile").write_text(sm.params.recipe["dockerfile"])
+        (Path(context) / "tpu-mlir-requirements.txt").write_text(sm.params.recipe["requirements"])
+        command = [
+            "docker", "build", "--tag", sm.params.tag,
+            "--build-arg", f"BASE_IMAGE={sm.params.base_image}",
+            "--build-arg", f"TPU_MLIR_VERSION={sm.params.tpu_mlir_version}",
+            "--build-arg", f"BUNDLED_GLIBC={' '.join(BUNDLED_GLIBC)}",
+            "--network", sm.params.build_network, context,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
     print(result.stdout + result.stderr)
     if result.returncode != 0:
         raise PosepipeError(f"docker build of {sm.params.tag} from {sm.params.base_image} failed; see {sm.log[0]}")

@@ -1,11 +1,9 @@
 """Rule train: Ultralytics training of one model, resumable."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.train import train  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.train import train
 
 sm = snakemake  # noqa: F821
 run_rule(

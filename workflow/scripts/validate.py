@@ -1,12 +1,10 @@
 """Rule validate: metrics of the trained weights or their ONNX on the val split."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.validate import evaluate  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.validate import evaluate
 
 sm = snakemake  # noqa: F821
 

@@ -2,12 +2,10 @@
 device decodes, scored like the float models: what the device will score, before flashing."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.validate import evaluate_simulated  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.validate import evaluate_simulated
 
 sm = snakemake  # noqa: F821
 

@@ -1,12 +1,10 @@
 """Rule validate_device: mAP of the pruned ONNX decoded exactly as the MaixCAM runtime decodes it."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (the posepipe package)
-from posepipe.errors import run_rule  # noqa: E402
-from posepipe.validate import evaluate_device_decoder  # noqa: E402
+from posepipe.errors import run_rule
+from posepipe.validate import evaluate_device_decoder
 
 sm = snakemake  # noqa: F821
 
