@@ -57,7 +57,7 @@ import json, os, sys, time
 from pathlib import Path
 start = time.perf_counter()
 sys.path.insert(0, sys.argv[4])
-from posepipe.convert import read_coco
+from posepipe.coco_json import read_coco
 begin = time.perf_counter()
 coco = read_coco(Path(sys.argv[1]))
 source, out = sys.argv[2], Path(sys.argv[3])

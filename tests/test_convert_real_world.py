@@ -298,12 +298,72 @@ def test_fifo_in_the_image_folder_is_refused_without_opening_it(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_nested_keypoint_arrays(tmp_path):
-    annotations = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [10, 8, 30, 20],
-                    "keypoints": [[20, 12, 2], [15, 10, 2], [25, 10, 1]]}]  # fmt: skip
+@pytest.mark.parametrize(
+    "keypoints", [[[20, 12, 2], [15, 10, 2], [25, 10, 1]], [[20, 12], [15, 10], [25, 10]]], ids=["xyv", "xy"]
+)
+def test_keypoints_given_as_points_are_flattened(tmp_path, keypoints):
+    """RHD and UBody3D style: one [x, y, v] (or [x, y], then labelled and visible) per keypoint."""
+    annotations = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [10, 8, 30, 20], "keypoints": keypoints}]
+    convert_both(make_dataset(tmp_path, ["a.jpg"], annotations), tmp_path / "out")
+    (row,) = read_label_file(tmp_path / "out" / "labels" / "train" / "a.txt")
+    v = [2, 2, 1] if len(keypoints[0]) == 3 else [2, 2, 2]
+    expected = [value for (x, y), v in zip([p[:2] for p in keypoints], v) for value in (x / 64, y / 48, v)]
+    assert row[5:] == pytest.approx(expected, abs=1e-6)  # six decimals
+    assert_ultralytics_loads_what_was_converted(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("keypoints", "fault"),
+    [
+        ([[[20, 12, 2]], [[15, 10, 2]], [[25, 10, 1]]], "expected `float`, got `array` (value 0)"),  # too deep
+        ([[20, 12, 2], [15, 10], [25, 10, 1]], "expected `float`, got `array` (value 0)"),  # ragged
+    ],
+)
+def test_deeper_or_ragged_keypoint_lists_are_refused(tmp_path, keypoints, fault):
+    annotations = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [10, 8, 30, 20], "keypoints": keypoints}]
     message = refused(make_dataset(tmp_path, ["a.jpg"], annotations), tmp_path / "out")
-    assert "annotation id 9: keypoints: expected `float`, got `array` (value 0), expected a flat list" in message
-    assert "- at" not in message
+    assert f"annotation id 9: keypoints: {fault}, expected a flat list" in message and "- at" not in message
+
+
+def test_a_missing_bbox_is_the_extent_of_the_labelled_keypoints(tmp_path, caplog):
+    """MPII-TRB and 300VW style; an annotation without a labelled keypoint is skipped as before."""
+    annotations = [
+        {"id": 7, "image_id": 1, "category_id": 1, "keypoints": [20, 12, 2, 15, 30, 1, 80, 10, 2]},  # 80: outside
+        {"id": 8, "image_id": 1, "category_id": 1, "keypoints": [0, 0, 0, 0, 0, 0, 0, 0, 0]},
+    ]
+    with caplog.at_level(logging.WARNING, logger="posepipe"):
+        counts = convert_both(make_dataset(tmp_path, ["a.jpg"], annotations), tmp_path / "out")
+    assert counts["posepipe"]["splits"]["train"]["instances"] == 1
+    (row,) = read_label_file(tmp_path / "out" / "labels" / "train" / "a.txt")
+    assert row[1:5] == pytest.approx([17.5 / 64, 21 / 48, 5 / 64, 18 / 48], abs=1e-6)  # x 15..20, y 12..30
+    assert "; 1 annotations without a bbox (the extent of their labelled keypoints taken): ids 7\n" in caplog.text
+    assert_ultralytics_loads_what_was_converted(tmp_path / "out")
+
+
+def test_an_empty_grouping_category_is_not_a_class(tmp_path, caplog):
+    """Roboflow's export: a super-category (id 0, no keypoints, no annotations) before the real one."""
+    split = make_dataset(tmp_path, ["a.jpg"])
+    coco = json.loads(split.annotations.read_text())
+    coco["categories"].insert(0, {"id": 0, "name": "people", "supercategory": "none"})
+    for annotation in coco["annotations"]:  # optional fields absent, and a tool's extras present
+        annotation.update(attributes={"occluded": False}, segmentation=[])
+    write_json(split.annotations, coco)
+    with caplog.at_level(logging.WARNING, logger="posepipe"):
+        data = convert_both(split, tmp_path / "out")
+    assert data["names"] == {0: "thing"} and data["category_ids"] == {0: 1}
+    assert caplog.text.count("categories id 0 'people' name no keypoints and have no annotation") == 1
+    (row,) = read_label_file(tmp_path / "out" / "labels" / "train" / "a.txt")
+    assert row[0] == 0
+    assert_ultralytics_loads_what_was_converted(tmp_path / "out")
+
+
+def test_a_keypoint_less_category_with_annotations_is_still_refused(tmp_path):
+    split = make_dataset(tmp_path, ["a.jpg"])
+    coco = json.loads(split.annotations.read_text())
+    coco["categories"].append({"id": 2, "name": "ball"})
+    coco["annotations"].append({**coco["annotations"][0], "id": 999, "category_id": 2})
+    write_json(split.annotations, coco)
+    assert "category id 2: 0 keypoint names, but category id 1 has 3" in refused(split, tmp_path / "out")
 
 
 # ---- the skeleton the app draws ----
@@ -324,8 +384,9 @@ def test_the_skeleton_is_kept_0_based(tmp_path, skeleton, expected):
     assert convert_both(split, tmp_path / "out")["skeleton"] == expected  # COCO's is 1-based; 0-based kept
 
 
-def test_a_skeleton_joining_a_missing_keypoint_is_refused(tmp_path):
+def test_a_skeleton_pair_joining_a_missing_keypoint_is_dropped_with_a_warning(tmp_path, caplog):
+    """A CrowdPose file: the skeleton only draws lines in the app, so the rest is kept."""
     split = with_skeleton(make_dataset(tmp_path, ["a.jpg"]), [[1, 2], [3, 4]])
-    assert "category id 1: skeleton joins keypoint 4, but the category has 3 keypoints" in refused(
-        split, tmp_path / "out"
-    )
+    with caplog.at_level(logging.WARNING, logger="posepipe"):
+        assert convert_both(split, tmp_path / "out")["skeleton"] == [[0, 1]]
+    assert caplog.text.count("skeleton pairs [[3, 4]] join a keypoint the category lacks (K = 3)") == 1
