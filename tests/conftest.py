@@ -72,6 +72,61 @@ def assert_ultralytics_loads_what_was_converted(dataset: Path) -> dict:
     return reported
 
 
+# Geometric truth for conversions: a marker of its own colour at every keypoint of an image,
+# found again in the image as Ultralytics reads it after conversion.
+MARKER_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+MARKER_SIDE = 3  # markers are 7 x 7 px: JPEG blurs their edges, not their middle
+
+
+def marked_pixels(size: tuple[int, int], points: list[tuple[float, float]]):
+    """An RGB array of `size` (width, height), grey, with keypoint j's marker at points[j]."""
+    import numpy as np
+
+    pixels = np.full((size[1], size[0], 3), 128, dtype=np.uint8)
+    for (x, y), colour in zip(points, MARKER_COLOURS):
+        pixels[int(y) - MARKER_SIDE : int(y) + MARKER_SIDE + 1, int(x) - MARKER_SIDE : int(x) + MARKER_SIDE + 1] = (
+            colour
+        )
+    return pixels
+
+
+def marker_centres(image) -> list[tuple[float, float]]:
+    """Where each marker is in an RGB image: the centre of the pixels of its colour."""
+    import numpy as np
+
+    centres = []
+    for colour in MARKER_COLOURS:
+        close = (np.abs(image.astype(int) - colour).max(axis=2) < 60).nonzero()
+        centres.append((close[1].mean() + 0.5, close[0].mean() + 0.5))
+    return centres
+
+
+def assert_keypoints_on_their_markers(dataset: Path, image: str, split: str = "train") -> int:
+    """Every labelled keypoint of every label row of `image` on its marker, and inside its box,
+    in the image as Ultralytics reads it (its own imread). Returns the keypoints checked."""
+    import numpy as np
+    from posepipe.labels import read_label_file
+    from ultralytics.utils.patches import imread
+
+    pixels = imread(str(dataset / "images" / split / image))[..., ::-1]  # BGR -> RGB
+    h, w = pixels.shape[:2]
+    checked = 0
+    for row in read_label_file((dataset / "labels" / split / image).with_suffix(".txt")):
+        cx, cy, bw, bh = row[1] * w, row[2] * h, row[3] * w, row[4] * h
+        for index, colour in enumerate(MARKER_COLOURS[: (len(row) - 5) // 3]):
+            x, y, v = row[5 + 3 * index : 8 + 3 * index]
+            if v == 0:
+                continue
+            pixel = pixels[int(y * h), int(x * w)].astype(int)
+            assert np.abs(pixel - colour).max() < 60, (
+                f"{image}: keypoint {index} at ({x * w:.1f}, {y * h:.1f}) on {pixel}"
+            )
+            assert abs(x * w - cx) <= bw / 2 and abs(y * h - cy) <= bh / 2, f"{image}: keypoint {index} outside its box"
+            checked += 1
+    assert checked, f"{image}: no labelled keypoint to check"
+    return checked
+
+
 def run_snakemake(
     workdir: Path, config: dict, *targets: str, extra=(), check=True, env=None
 ) -> subprocess.CompletedProcess:

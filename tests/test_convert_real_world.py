@@ -252,6 +252,36 @@ def test_images_ultralytics_would_not_load_are_refused(tmp_path):
     assert "image id 1: file_name 'a.gif': Ultralytics loads only" in refused(split, tmp_path / "out")
 
 
+def test_images_over_pil_s_pixel_limit_are_refused_as_ultralytics_drops_them(tmp_path, monkeypatch):
+    """PIL refuses more than twice Image.MAX_IMAGE_PIXELS (a decompression bomb), so Ultralytics'
+    image check drops such an image; between once and twice the limit it only warns. The limit
+    is lowered here so that small images stand in for 180-megapixel ones: the rule is the same."""
+    from ultralytics.data.utils import verify_image_label
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    small, big = make_dataset(tmp_path / "small", ["a.jpg"], size=(40, 40)), make_dataset(tmp_path / "big", ["a.jpg"])
+    args = (str(big.images / "a.jpg"), str(tmp_path / "none.txt"), "", True, 1, 3, 3, False)
+    assert verify_image_label(args)[0] is None, "Ultralytics' own check drops the big image"
+    assert "image id 1: 64x48 px; Ultralytics' image check (PIL) refuses images over 2,000 pixels" in refused(
+        big, tmp_path / "big" / "out"
+    )
+    convert_both(small, tmp_path / "small" / "out")  # 1,600 px: over the limit, within twice it
+    assert_ultralytics_loads_what_was_converted(tmp_path / "small" / "out")
+
+
+def test_an_image_whose_content_is_not_its_suffix_s_format_is_refused_as_ultralytics_drops_it(tmp_path):
+    """Ultralytics' check_image takes the format from the content (PIL), not the suffix."""
+    from ultralytics.data.utils import verify_image_label
+
+    split = make_dataset(tmp_path, ["a.png"])
+    Image.new("RGB", (64, 48)).save(split.images / "a.png", format="GIF")
+    args = (str(split.images / "a.png"), str(tmp_path / "none.txt"), "", True, 1, 3, 3, False)
+    assert verify_image_label(args)[0] is None, "Ultralytics' own check drops it"
+    assert "image 'a.png': unreadable (GIF is not an image format Ultralytics trains on)" in refused(
+        split, tmp_path / "out"
+    )
+
+
 def test_suffixes_are_the_ones_ultralytics_loads():
     from ultralytics.data.utils import IMG_FORMATS
 

@@ -148,6 +148,13 @@ def check_images(path: Path, images: list[Image]) -> ImageRecords:
             f"{path}: image id {bad.id}: {bad.width}x{bad.height} px; Ultralytics drops images under "
             f"{image_files.MIN_SIDE} px a side"
         )
+    pixels = widths * heights
+    if len(images) and pixels.max() > image_files.max_pixels():
+        bad = images[first(pixels > image_files.max_pixels())]
+        raise PosepipeError(
+            f"{path}: image id {bad.id}: {bad.width}x{bad.height} px; Ultralytics' image check (PIL) refuses "
+            f"images over {image_files.max_pixels():,} pixels as decompression bombs: make it smaller"
+        )
     file_names = [normalised_file_name(path, image) for image in images]
     dataset_names = list(map(dataset_name, file_names))
     first_of: dict[str, int] = {}

@@ -42,10 +42,17 @@ import yaml
 from posepipe import flip_idx as flips
 from posepipe import images as image_files
 from posepipe.coco_json import read_coco
-from posepipe.coco_records import Categories, check_annotations, check_categories, check_images
+from posepipe.coco_records import (
+    AnnotationRecords,
+    Categories,
+    ImageRecords,
+    check_annotations,
+    check_categories,
+    check_images,
+)
 from posepipe.decoder import score_padding
 from posepipe.errors import PosepipeError
-from posepipe.label_rows import drop_repeated_rows, label_rows, warn_about_changes
+from posepipe.label_rows import Rows, drop_repeated_rows, in_shown_frame, label_rows, warn_about_changes
 from posepipe.labels import format_rows
 from posepipe.yolo_layout import data_yaml, write_labels
 
@@ -68,7 +75,10 @@ class SplitLabels:
     source: Split
     file_names: list[str]  # as in the JSON, normalised (no `./`, no `//`)
     dataset_names: list[str]  # where each image goes in the dataset (see _dataset_name)
-    images_placed: Future  # the image files checked, then linked into the staging folder
+    images_placed: Future  # the image files checked, linked into the staging folder; their orientations
+    anns: AnnotationRecords
+    images: ImageRecords
+    rows: Rows
     label_bytes: list[bytes]  # one label file per image, empty for backgrounds
     instances: int
 
@@ -78,12 +88,20 @@ class SplitLabels:
 
 
 def convert_split(
-    name: str, split: Split, categories: Categories | None, staging: Path, workers: Executor, checker: Executor
+    name: str,
+    split: Split,
+    categories: Categories | None,
+    staging: Path,
+    workers: Executor,
+    checker: Executor,
+    frame: str | None,
 ) -> tuple[SplitLabels, Categories]:
     """Read, check and convert one split; nothing is written but image links into `staging`.
 
     The image files are checked, and then linked into `staging`, on `checker` while the labels
-    are computed on `workers`; the returned labels hold that work's future."""
+    are computed on `workers`; the returned labels hold that work's future. The labels assume
+    annotations in the frame Ultralytics reads images in; images annotated on their stored
+    pixels (an EXIF orientation the labelling tool ignored) are turned afterwards (_turned)."""
     coco = read_coco(split.annotations)
     path = split.annotations
     found = check_categories(path, coco.categories, coco.annotations)
@@ -99,12 +117,21 @@ def convert_split(
         sizes,
         staging / "images" / name,
         images.dataset_names,
+        frame,
     )
     anns = check_annotations(path, coco.annotations, images, found)
-    converted = label_rows(anns, images, len(found.keypoint_names))
-    warn_about_changes(name, converted)
-    rows, row_image = drop_repeated_rows(converted.rows, converted.image)
+    rows, label_bytes, instances = _label_files(anns, images, len(found.keypoint_names), workers)
+    labels = SplitLabels(
+        name, split, images.file_names, images.dataset_names, images_placed, anns, images, rows, label_bytes, instances
+    )
+    return labels, found
 
+
+def _label_files(anns: AnnotationRecords, images: ImageRecords, k: int, workers: Executor):
+    """The label rows (with what was changed to keep them loadable), the bytes of every
+    image's label file, and the number of instances."""
+    converted = label_rows(anns, images, k)
+    rows, row_image = drop_repeated_rows(converted.rows, converted.image)
     by_image = np.argsort(row_image, kind="stable")  # annotation order within each image
     rows, row_image = rows[by_image], row_image[by_image]
     text, row_lengths = format_rows(rows, workers)
@@ -113,8 +140,26 @@ def convert_split(
     last_row = np.searchsorted(row_image, np.arange(len(images.file_names)), side="right")
     starts = np.concatenate([[0], ends])
     label_bytes = [text[starts[a] : starts[b]] for a, b in zip(first_row.tolist(), last_row.tolist())]
-    labels = SplitLabels(name, split, images.file_names, images.dataset_names, images_placed, label_bytes, len(rows))
-    return labels, found
+    return converted, label_bytes, len(rows)
+
+
+def _turned(labels: SplitLabels, oriented: dict[int, tuple[int, str]], workers: Executor) -> None:
+    """The labels of a split's images annotated on their stored pixels, turned into the frame
+    Ultralytics reads them in. Turning the labels, not the images: a JPEG rewritten upright
+    would be encoded again (other pixels), and the dataset could no longer link the user's file."""
+    stored = {index: orientation for index, (orientation, frame) in oriented.items() if frame == "stored"}
+    log.info(
+        "%s: %d images carry an EXIF orientation: %d annotated as shown, %d on their stored pixels%s",
+        labels.name,
+        len(oriented),
+        len(oriented) - len(stored),
+        len(stored),
+        " (their labels turned to the image as Ultralytics reads it)" if stored else "",
+    )
+    if stored:
+        anns, images = in_shown_frame(labels.anns, labels.images, stored)
+        k = anns.keypoints.shape[1] // 3
+        labels.rows, labels.label_bytes, labels.instances = _label_files(anns, images, k, workers)
 
 
 def convert(
@@ -123,9 +168,12 @@ def convert(
     flip_idx: list[int] | bool | None = None,
     flip_source: str = "config",
     threads: int = 1,
+    annotations_frame: str | None = None,
 ) -> dict:
     """Check and convert every split, then write `out_dir` atomically. Returns the data YAML as
-    a dict, with what each split holds under `posepipe.splits` (images, backgrounds, instances)."""
+    a dict, with what each split holds under `posepipe.splits` (images, backgrounds, instances).
+    `annotations_frame` (displayed, raw) says which frame EXIF-oriented images were annotated
+    in where their size cannot tell (images.annotations_frame)."""
     if "train" not in splits:
         raise PosepipeError(f"{out_dir}: no 'train' split given")
     out_dir = Path(out_dir)
@@ -133,7 +181,7 @@ def convert(
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with ThreadPoolExecutor(max(1, threads)) as workers:
-            converted, categories = _check_and_convert(splits, staging, workers)
+            converted, categories = _check_and_convert(splits, staging, workers, annotations_frame)
             train = next(c for c in converted if c.name == "train")
             if train.instances == 0:
                 raise PosepipeError(
@@ -169,7 +217,7 @@ def convert(
     return dataset_yaml
 
 
-def _check_and_convert(splits: dict[str, Split], staging: Path, workers: Executor):
+def _check_and_convert(splits: dict[str, Split], staging: Path, workers: Executor, frame: str | None):
     """Every split converted, and every image file checked and linked into `staging`."""
     converted: list[SplitLabels] = []
     categories = None
@@ -178,10 +226,12 @@ def _check_and_convert(splits: dict[str, Split], staging: Path, workers: Executo
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as checker:
         checker.submit(int).result()  # fork now, while this process is small: later copy-on-write costs
         for name, split in splits.items():
-            labels, categories = convert_split(name, split, categories, staging, workers, checker)
+            labels, categories = convert_split(name, split, categories, staging, workers, checker, frame)
             converted.append(labels)
         for labels in converted:
-            labels.images_placed.result()
+            if oriented := labels.images_placed.result():
+                _turned(labels, oriented, workers)
+            warn_about_changes(labels.name, labels.rows)
     return converted, categories
 
 

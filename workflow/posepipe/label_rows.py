@@ -4,11 +4,12 @@ changes that keep every row loadable (keypoints outside the image made unlabelle
 clipped), reported once per split."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from posepipe.coco_records import AnnotationRecords, ImageRecords
+from posepipe.images import ORIENTATIONS
 
 log = logging.getLogger("posepipe.convert")
 
@@ -120,3 +121,33 @@ def drop_repeated_rows(rows: np.ndarray, row_image: np.ndarray) -> tuple[np.ndar
         else:
             seen[key] = index
     return rows[~drop], row_image[~drop]
+
+
+def in_shown_frame(
+    anns: AnnotationRecords, images: ImageRecords, orientations: dict[int, int]
+) -> tuple[AnnotationRecords, ImageRecords]:
+    """The records of images annotated on their stored pixels (index -> EXIF orientation)
+    turned into the frame Ultralytics reads them in, the orientation applied: labelled points
+    and box corners moved, and the sides swapped for orientations 5 to 8. Unlabelled points stay
+    (0, 0); missing boxes stay missing (label_rows derives them from the turned points)."""
+    of_image = np.ones(len(images.widths), dtype=np.int64)
+    of_image[list(orientations)] = list(orientations.values())
+    of_row = of_image[anns.image]
+    w, h = images.widths[anns.image].astype(np.float64), images.heights[anns.image].astype(np.float64)
+    boxes, keypoints = anns.boxes.copy(), anns.keypoints.copy()
+    points = keypoints.reshape(len(keypoints), keypoints.shape[1] // 3, 3)
+    x, y = points[..., 0], points[..., 1]  # views: assigning through them moves the points
+    point_w, point_h = np.broadcast_to(w[:, None], x.shape), np.broadcast_to(h[:, None], x.shape)
+    for orientation in set(orientations.values()):
+        turn, rows = ORIENTATIONS[orientation], of_row == orientation
+        labelled = rows[:, None] & (points[..., 2] != 0)
+        x[labelled], y[labelled] = turn(x[labelled], y[labelled], point_w[labelled], point_h[labelled])
+        boxed = rows & anns.has_box
+        left, top, width, height = boxes[boxed].T
+        x1, y1 = turn(left, top, w[boxed], h[boxed])
+        x2, y2 = turn(left + width, top + height, w[boxed], h[boxed])
+        boxes[boxed] = np.column_stack([np.minimum(x1, x2), np.minimum(y1, y2), np.abs(x2 - x1), np.abs(y2 - y1)])
+    swapped = of_image >= 5
+    widths = np.where(swapped, images.heights, images.widths)
+    heights = np.where(swapped, images.widths, images.heights)
+    return replace(anns, boxes=boxes, keypoints=keypoints), replace(images, widths=widths, heights=heights)

@@ -11,5 +11,8 @@ rule convert:
     threads: 2
     params:
         flip_idx=lambda wildcards: DATASETS[wildcards.dataset].get("flip_idx"),
+        annotations_frame=lambda wildcards: DATASETS[wildcards.dataset].get(
+            "annotations_frame"
+        ),
     script:
         "../scripts/convert.py"

@@ -16,6 +16,7 @@ run_rule(
         flip_idx=sm.params.flip_idx,
         flip_source=f"config: datasets: {sm.wildcards.dataset}: flip_idx",
         threads=sm.threads,
+        annotations_frame=sm.params.annotations_frame,
     ),
     sm.log[0],
 )
