@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 from posepipe.dataset import val_images  # noqa: E402
-from posepipe.quantize import Recipe, build_candidate  # noqa: E402
+from posepipe.quantize import build_candidate  # noqa: E402
+from posepipe.tpu_mlir_commands import Recipe  # noqa: E402
 from posepipe.tpu_mlir_env import Runner  # noqa: E402
 
 RECIPES = {"int8": Recipe(name="int8"), "int8_bf16_head": Recipe(name="int8_bf16_head", bf16_layers="head")}

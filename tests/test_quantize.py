@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import yaml
 from conftest import SMALL_MODEL_RECIPES, build_trained_candidate
+from posepipe.candidates import choose, select
 from posepipe.errors import PosepipeError
 from posepipe.package import mud_text, package
-from posepipe.quantize import Recipe, choose, parse_similarity, select, settings_for_tools
+from posepipe.tpu_mlir_commands import Recipe, settings_for_tools
+from posepipe.tpu_mlir_outputs import parse_similarity
 
 GOOD = {
     "mean": [0, 0, 0],

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, build_trained_candidate, run_snakemake, small_model_config
 from posepipe import tpu_mlir_env
 from posepipe.errors import PosepipeError
-from posepipe.quantize import Recipe
+from posepipe.tpu_mlir_commands import Recipe
 from posepipe.tpu_mlir_env import RANDOMIZED_ADDRESSES, SECCOMP_PROFILE, Runner, choose_runner, docker_answers
 
 STANDIN_SCRIPT = REPO / "tests" / "docker" / "standin-image.sh"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import build_trained_candidate
-from posepipe.quantize import Recipe
+from posepipe.tpu_mlir_commands import Recipe
 from posepipe.tpu_mlir_env import Runner
 
 ADDR_NO_RANDOMIZE = 0x0040000

@@ -10,12 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from posepipe import shared_env
 from posepipe.errors import PosepipeError
+from posepipe.tpu_mlir_outputs import parse_similarity
 
 log = logging.getLogger("posepipe.tpu_mlir_env")
 
@@ -214,3 +216,30 @@ class Runner:
         result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
         warn_if_randomized(result.stderr)
         return result
+
+
+def run_tool(runner: Runner, args: list[str], work_dir: Path, log_file: Path) -> tuple[str, float]:
+    """Run one tool in `work_dir`; its whole output goes to `log_file`. Returns (output, seconds)."""
+    log.info("running %s", " ".join(args[:1] + [a if " " not in a else repr(a) for a in args[1:]]))
+    began = time.perf_counter()
+    result = runner.run(args, work_dir)
+    seconds = time.perf_counter() - began
+    output = result.stdout + result.stderr
+    log_file.write_text(output)
+    if result.returncode != 0:
+        failed = [b for b in parse_similarity(output) if not b["passed"]]
+        if failed:
+            worst = failed[0]
+            raise ToleranceError(
+                f"{args[0]}: tensor {worst['tensor']} is {worst['verdict']}: cosine {worst.get('cosine')}, "
+                f"euclidean {worst.get('euclidean')} (tolerance {args[args.index('--tolerance') + 1]}); "
+                f"see {log_file}"
+            )
+        last = [line for line in output.strip().splitlines() if line.strip()][-1:] or ["(no output)"]
+        raise PosepipeError(f"{args[0]} failed (exit {result.returncode}): {last[0][:300]}; see {log_file}")
+    log.info("%s took %.1f s", args[0], seconds)
+    return output, seconds
+
+
+class ToleranceError(PosepipeError):
+    """A similarity under its tolerance: the quantized model is not close enough to the float one."""

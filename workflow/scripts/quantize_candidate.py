@@ -5,7 +5,8 @@ from pathlib import Path
 
 from posepipe.dataset import val_images
 from posepipe.errors import run_rule
-from posepipe.quantize import Recipe, build_candidate, calibration_set
+from posepipe.quantize import build_candidate, calibration_set
+from posepipe.tpu_mlir_commands import Recipe
 from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821

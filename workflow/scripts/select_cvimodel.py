@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from posepipe.candidates import select
 from posepipe.errors import run_rule
-from posepipe.quantize import select
 
 sm = snakemake  # noqa: F821
 run_rule(
