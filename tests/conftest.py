@@ -162,9 +162,17 @@ def pytest_collection_modifyitems(items):
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
-    """Rule -> number of jobs, from the table `snakemake --dry-run --quiet rules` prints."""
+    """Rule -> number of jobs, from the table `snakemake --dry-run --quiet rules` prints. Empty
+    only where Snakemake says there is nothing to do: output without a table whose rows add up
+    to its total fails, rather than reading as "nothing planned"."""
     rows = [line.split() for line in dry_run_output.splitlines()]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+    counts = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    total = counts.pop("total", None)
+    if total is None:
+        assert "Nothing to be done" in dry_run_output, f"no job table in Snakemake's output:\n{dry_run_output[-3000:]}"
+        return {}
+    assert sum(counts.values()) == total, f"job table misread: {counts} against total {total}"
+    return counts
 
 
 def planned_counts(workdir: Path, config: dict, target: str) -> dict[str, int]:

@@ -20,9 +20,13 @@ def runtime_data_yaml(dataset_dir: Path, destination: Path) -> Path:
     return destination
 
 
+def split_images(dataset_dir: Path, split: str) -> list[Path]:
+    """A split's images in a stable order."""
+    return sorted(p for p in (Path(dataset_dir) / "images" / split).rglob("*") if p.is_file())
+
+
 def val_images(dataset_dir: Path) -> list[Path]:
-    """The val split's images in a stable order."""
-    return sorted(p for p in (Path(dataset_dir) / "images" / "val").rglob("*") if p.is_file())
+    return split_images(dataset_dir, "val")
 
 
 def first_val_image(dataset_dir: Path) -> Path:

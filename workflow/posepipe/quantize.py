@@ -41,13 +41,20 @@ from posepipe.tpu_mlir_outputs import (
 log = logging.getLogger("posepipe.quantize")
 
 
-def calibration_set(val_images: list[Path], wanted: int) -> list[Path]:
-    chosen = val_images[:wanted]
-    if len(chosen) < wanted:
-        log.info(
-            "calibration: %d images asked for, the val split has %d: using %d", wanted, len(val_images), len(chosen)
-        )
-    return chosen
+# The calibration sample's seed: numpy's PCG64 draws the same sample on every machine.
+CALIBRATION_SEED = 0
+
+
+def calibration_set(train_images: list[Path], wanted: int) -> list[Path]:
+    """`wanted` train images drawn at random with a fixed seed, in their listed order. From the
+    train split, never the val split: the gate scores the INT8 candidates on the val images, and
+    a model calibrated on them would score better there than on the device's images."""
+    if len(train_images) <= wanted:
+        if len(train_images) < wanted:
+            log.info("calibration: %d images asked for, the train split has %d", wanted, len(train_images))
+        return list(train_images)
+    drawn = np.random.default_rng(CALIBRATION_SEED).choice(len(train_images), size=wanted, replace=False)
+    return [train_images[i] for i in sorted(drawn.tolist())]
 
 
 def fresh_folder(path: Path) -> Path:

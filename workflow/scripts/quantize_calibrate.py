@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from posepipe.dataset import val_images
+from posepipe.dataset import split_images
 from posepipe.errors import run_rule
 from posepipe.quantize import calibrate, calibration_set
 from posepipe.tpu_mlir_env import Runner
@@ -12,7 +12,7 @@ run_rule(
     lambda: calibrate(
         transform_dir=Path(sm.input.transform),
         method=sm.wildcards.method,
-        calibration_images=calibration_set(val_images(Path(sm.input.dataset)), sm.params.calibration_images),
+        calibration_images=calibration_set(split_images(Path(sm.input.dataset), "train"), sm.params.calibration_images),
         runner=Runner.for_rule(sm.params.runner, sm.params.location),
         work_dir=Path(sm.params.work_dir),
         out_table=Path(sm.output[0]),

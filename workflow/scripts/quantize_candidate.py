@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from posepipe.dataset import val_images
+from posepipe.dataset import split_images
 from posepipe.errors import run_rule
 from posepipe.quantize import build_candidate, calibration_set
 from posepipe.tpu_mlir_commands import Recipe
@@ -19,7 +19,9 @@ def main():
             transform_dir=Path(sm.input.transform),
             recipe=Recipe.from_config(sm.params.recipe),
             calibration_table=Path(sm.input.calibration) if "calibration" in sm.input.keys() else None,
-            calibration_images=calibration_set(val_images(Path(sm.input.dataset)), sm.params.calibration_images),
+            calibration_images=calibration_set(
+                split_images(Path(sm.input.dataset), "train"), sm.params.calibration_images
+            ),
             deploy_tolerance=sm.params.deploy_tolerance,
             runner=Runner.for_rule(sm.params.runner, sm.params.location),
             work_dir=work_dir,
