@@ -1,4 +1,4 @@
-"""Does the same quantization job give the same cvimodel? The figures behind README, Reproducibility.
+"""Does the same quantization job give the same cvimodel? The figures behind docs/reproducibility.md.
 
 Usage: .venv/bin/python bench/deploy_determinism.py [--model yolov8n_pose] [--runs 20]
                                                      [--recipes int8 int8_bf16_head]

@@ -193,7 +193,7 @@ def pytest_configure(config):
 
 # Training is not bit-identical across processors, so no test may depend on what one set of
 # weights happens to do: `POSEPIPE_TEST_SEED=1 make test` trains every test model differently
-# and shows whether a test relies on its weights (README, "Testing").
+# and shows whether a test relies on its weights (docs/testing.md).
 TRAINING_SEED = int(os.environ.get("POSEPIPE_TEST_SEED", "0"))
 
 

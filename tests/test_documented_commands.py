@@ -1,7 +1,8 @@
-"""Every Snakemake command of the README plans what it says: dry-run in the repository, it must
-plan exactly the jobs of its target (the first word after `snakemake`, by the README's rule) or,
-without one, of `rule all`. Options such as `--cache`, `--configfile` and `--quiet` take every
-following word as their own, which once turned a documented target into a rule name."""
+"""Every Snakemake command of the README, config/README.md and docs/ plans what it says: dry-run in
+the repository, it must plan exactly the jobs of its target (the first word after `snakemake`,
+by the README's rule) or, without one, of `rule all`. Options such as `--cache`, `--configfile`
+and `--quiet` take every following word as their own, which once turned a documented target into
+a rule name."""
 
 import os
 import re
@@ -13,7 +14,11 @@ import sys
 import pytest
 from conftest import REPO, job_counts
 
-DOCUMENTS = ("README.md", "config/README.md")
+DOCUMENTS = (
+    "README.md",
+    "config/README.md",
+    *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")),
+)
 # commands that do not plan jobs
 NOT_A_PLAN = ("--report", "--summary", "--lint", "--unlock")
 
@@ -40,6 +45,13 @@ def plan(words: list[str], env: dict) -> dict[str, int]:
 
 def test_the_readme_documents_commands():
     assert len(COMMANDS) >= 4 and any("--cache" in c for c in COMMANDS)
+    assert len(DOCUMENTS) >= 8, "the docs/ pages are read too"
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    readme = (REPO / "README.md").read_text()
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    assert pages and [p for p in pages if f"](docs/{p})" not in readme] == []
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -171,7 +171,7 @@ def test_the_readme_s_module_commands_plan_their_targets_in_a_module_folder(tmp_
     for command in commands:
         words = shlex.split(command)[1:]
         if "conda" in words and not shutil.which("conda"):
-            continue  # no conda here: --sdm conda cannot even plan (README, Tests)
+            continue  # no conda here: --sdm conda cannot even plan (docs/testing.md)
         if "profiles/slurm" in words and not shutil.which("sbatch"):
             continue
         target = words[0] if words and not words[0].startswith("-") else None

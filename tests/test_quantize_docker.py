@@ -110,7 +110,7 @@ def test_docker_route_gives_the_venv_route_s_cvimodel(docker_built, trained):
         assert docker_outputs.keys() == venv_outputs.keys()
         for image, arrays in docker_outputs.items():  # bit for bit, on every val image
             assert all(np.array_equal(a, b) for a, b in zip(arrays, venv_outputs[image], strict=True)), image
-        # addresses fixed on both routes (README, Reproducibility): the same bytes
+        # addresses fixed on both routes (docs/reproducibility.md): the same bytes
         assert (docker_dir / "small.cvimodel").read_bytes() == (venv_dir / "small.cvimodel").read_bytes(), recipe
     shipped = report["chosen"]["recipe"]
     assert shipped == json.loads((trained / "results/small/quantize/report.json").read_text())["chosen"]["recipe"]

@@ -145,8 +145,8 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
 
 
 # TPU-MLIR's layer-group pass orders some independent weight loads by their memory address, so
-# with address randomization on, the same deploy gives one of several cvimodels (README,
-# Reproducibility). Every tool therefore runs under `setarch -R`, inside containers too (where
+# with address randomization on, the same deploy gives one of several cvimodels (docs/
+# reproducibility.md). Every tool therefore runs under `setarch -R`, inside containers too (where
 # SECCOMP_PROFILE allows that one personality). A host that refuses it still runs the tool, and
 # the tool's output then starts with RANDOMIZED_ADDRESSES.
 RANDOMIZED_ADDRESSES = "posepipe: address randomization could not be turned off for TPU-MLIR"
