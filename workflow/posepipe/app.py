@@ -22,6 +22,7 @@ from posepipe import shared_env
 from posepipe.dataset import read_data_yaml
 from posepipe.errors import PosepipeError
 from posepipe.package import write_zip
+from posepipe.publish import staged
 
 MAIN_PY = '''\
 """{name}: {desc}
@@ -144,10 +145,8 @@ def build_app(
     if f"labels = {Path(labels).name}" in Path(mud).read_text():
         model_files.append(Path(labels))
     out_dir = Path(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged(out_dir) as staging:
+        staging.mkdir(parents=True)
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
         measured = json.loads(Path(metrics).read_text())["cvimodel"]["decoder"]["keypoint_th"]
@@ -163,11 +162,6 @@ def build_app(
             last = (release.stdout + release.stderr).strip().splitlines()[-1:] or ["(no output)"]
             raise PosepipeError(f"maixtool release failed (exit {release.returncode}): {last[0][:300]}")
         _same_bytes_for_the_same_app(archive, staging)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir / "dist" / archive.name
 
 

@@ -30,8 +30,6 @@ the image files (images).
 
 import logging
 import multiprocessing
-import os
-import shutil
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +52,7 @@ from posepipe.decoder import score_padding
 from posepipe.errors import PosepipeError
 from posepipe.label_rows import Rows, drop_repeated_rows, in_shown_frame, label_rows, warn_about_changes
 from posepipe.labels import format_rows
+from posepipe.publish import staged
 from posepipe.yolo_layout import data_yaml, write_labels
 
 log = logging.getLogger("posepipe.convert")
@@ -176,31 +175,23 @@ def convert(
     in where their size cannot tell (images.annotations_frame)."""
     if "train" not in splits:
         raise PosepipeError(f"{out_dir}: no 'train' split given")
-    out_dir = Path(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.partial")  # moved into place when complete
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with ThreadPoolExecutor(max(1, threads)) as workers:
-            converted, categories = _check_and_convert(splits, staging, workers, annotations_frame)
-            train = next(c for c in converted if c.name == "train")
-            if train.instances == 0:
-                raise PosepipeError(
-                    f"{train.source.annotations}: the training split has no usable annotation "
-                    "(none left after skipping crowds, empty boxes and annotations without labelled keypoints)"
-                )
-            _log_categories(categories, splits["train"].annotations)
-            flip = _flip_idx(flip_idx, flip_source, categories, splits["train"].annotations)
-            dataset_yaml = data_yaml({labels.name: labels.counts() for labels in converted}, categories, flip)
-            for labels in converted:
-                write_labels(staging / "labels" / labels.name, labels.dataset_names, labels.label_bytes)
+    # a stale Ultralytics labels.cache goes with the folder this one replaces
+    with staged(Path(out_dir)) as staging, ThreadPoolExecutor(max(1, threads)) as workers:
+        converted, categories = _check_and_convert(splits, staging, workers, annotations_frame)
+        train = next(c for c in converted if c.name == "train")
+        if train.instances == 0:
+            raise PosepipeError(
+                f"{train.source.annotations}: the training split has no usable annotation "
+                "(none left after skipping crowds, empty boxes and annotations without labelled keypoints)"
+            )
+        _log_categories(categories, splits["train"].annotations)
+        flip = _flip_idx(flip_idx, flip_source, categories, splits["train"].annotations)
+        dataset_yaml = data_yaml({labels.name: labels.counts() for labels in converted}, categories, flip)
+        for labels in converted:
+            write_labels(staging / "labels" / labels.name, labels.dataset_names, labels.label_bytes)
         with open(staging / "data.yaml", "w") as f:
             f.write("# YOLO pose dataset written by posepipe's convert rule\n")
             yaml.safe_dump(dataset_yaml, f, sort_keys=False, allow_unicode=True)
-        shutil.rmtree(out_dir, ignore_errors=True)  # also drops any stale Ultralytics labels.cache
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     for labels in converted:
         counts = labels.counts()
         renamed = sum(1 for a, b in zip(labels.file_names, labels.dataset_names) if a != b)

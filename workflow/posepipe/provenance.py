@@ -5,11 +5,11 @@ same record, byte for byte."""
 import hashlib
 import importlib.metadata
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from posepipe.dataset import read_data_yaml
+from posepipe.publish import staged
 
 # The packages whose versions decide the bytes of an artifact.
 PACKAGES = ("snakemake", "ultralytics", "torch", "torchvision", "onnx", "onnxruntime", "onnxsim", "numpy", "pyyaml")
@@ -101,7 +101,5 @@ def provenance(
 
 
 def write_provenance(record: dict, destination: Path) -> None:
-    destination = Path(destination)
-    partial = destination.with_name(f".{destination.name}.partial")
-    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, destination)
+    with staged(destination) as partial:
+        partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

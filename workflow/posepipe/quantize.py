@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from posepipe.errors import PosepipeError
+from posepipe.publish import staged
 from posepipe.tpu_mlir_commands import (
     QTABLE,
     QuantizeSettings,
@@ -201,9 +202,8 @@ def build_candidate(
     report["bf16"] = bf16_content(work_dir / f"{Path(model_file).stem}_tensor_info.txt")
     cvimodel = fixed_build_time((work_dir / model_file).read_bytes())
     report["size_bytes"] = len(cvimodel)
-    partial = work_dir / f"{model_file}.fixed"
-    partial.write_bytes(cvimodel)
-    shutil.move(partial, out_cvimodel)  # a rename where the work folder shares its file system
+    with staged(out_cvimodel) as partial:
+        partial.write_bytes(cvimodel)
     Path(out_report).write_text(json.dumps(report, indent=1) + "\n")
     return report
 

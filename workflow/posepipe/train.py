@@ -20,6 +20,7 @@ from pathlib import Path
 
 from posepipe.dataset import read_data_yaml, runtime_data_yaml
 from posepipe.errors import PosepipeError
+from posepipe.publish import staged
 from posepipe.ultralytics_env import prepare
 
 log = logging.getLogger("posepipe.train")
@@ -107,9 +108,8 @@ def _keep_resume_copy(trainer) -> None:
     """Ultralytics callback after each checkpoint save: copy last.pt to resume.pt atomically."""
     last = Path(trainer.last)
     if last.is_file():
-        partial = last.with_name(RESUME_FILE + ".partial")
-        shutil.copyfile(last, partial)
-        os.replace(partial, last.with_name(RESUME_FILE))
+        with staged(last.with_name(RESUME_FILE)) as partial:
+            shutil.copyfile(last, partial)
 
 
 def train(

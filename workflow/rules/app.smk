@@ -1,21 +1,3 @@
-# MaixPy's packager in a shared environment of its own, like tpu_mlir_venv (see there why run:).
-rule maixtool_venv:
-    output:
-        f"{MAIXTOOL_VENV}.ready",
-    log:
-        "results/logs/maixtool_venv.log",
-    threads: 0
-    run:
-        in_rule_log(
-            log[0],
-            ensure_maixtool,
-            venv=MAIXTOOL_VENV,
-            requirements=MAIXTOOL_REQUIREMENTS,
-            log_file=f"{log[0]}.tools",
-            ready=output[0],
-        )
-
-
 rule app:
     input:
         mud=rules.package.output.mud,

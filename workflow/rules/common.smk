@@ -1,5 +1,4 @@
 import functools
-import logging
 import os
 import re
 import sys
@@ -37,16 +36,8 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.getenv("PYTHONPATH")]))
 )
 from posepipe.export import OTHER_FORMATS, missing_package
+from posepipe.tpu_mlir_env import choose_runner
 from posepipe.config_check import config_faults
-from posepipe.errors import PosepipeError
-from posepipe.app import ensure_maixtool
-from posepipe.shared_env import default_root
-from posepipe.tpu_mlir_env import (
-    BUNDLED_GLIBC,
-    choose_runner,
-    ensure_venv,
-    environment_key,
-)
 from posepipe.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
 
 with open(workflow.source_path("../schemas/config.schema.yaml")) as schema_file:
@@ -104,20 +95,6 @@ METRICS_JSON = "results/{model}/metrics/{source}.json"
 
 def metrics_json(source):
     return METRICS_JSON.replace("{source}", source)
-
-
-def in_rule_log(rule_log, function, /, **arguments):
-    """A `run:` rule's work, logged to its log file; a PosepipeError becomes one line."""
-    handler = logging.FileHandler(rule_log, mode="w")
-    logging.getLogger("posepipe").addHandler(handler)
-    logging.getLogger("posepipe").setLevel(logging.INFO)
-    try:
-        logging.getLogger("posepipe").info(function(**arguments))
-    except PosepipeError as error:
-        raise WorkflowError(f"posepipe: error: {error}") from None
-    finally:
-        logging.getLogger("posepipe").removeHandler(handler)
-        handler.close()
 
 
 def alternatives(names):
@@ -214,44 +191,12 @@ def export_other_weights(wildcards):
     return expand(rules.train.output.weights, model=wildcards.model)[0]
 
 
-# ---- TPU-MLIR: which runner, and what it needs built first ----
-
-TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
+# ---- TPU-MLIR: which runner, and what it needs built first (envs.smk builds them) ----
 
 
 def _file_text(path):
     with open(path) as f:
         return f.read()
-
-
-# The image's recipe, read here: its texts are both hashed into its tag and given to the build
-# (rule tpu_mlir_image), so the two cannot drift apart.
-TPU_MLIR_IMAGE_RECIPE = {
-    "dockerfile": _file_text(workflow.source_path("../../envs/tpu-mlir.Dockerfile")),
-    "requirements": _file_text(TPU_MLIR_REQUIREMENTS),
-}
-
-# Each hashes only what it is built from: the venv the pins, the image the Dockerfile and base too.
-TPU_MLIR_VENV_KEY = environment_key(
-    QUANTIZE["tpu_mlir_version"], TPU_MLIR_IMAGE_RECIPE["requirements"]
-)
-TPU_MLIR_IMAGE_KEY = environment_key(
-    QUANTIZE["tpu_mlir_version"],
-    TPU_MLIR_IMAGE_RECIPE["requirements"],
-    TPU_MLIR_IMAGE_RECIPE["dockerfile"]
-    + QUANTIZE["docker_base_image"]
-    + str(BUNDLED_GLIBC),
-)
-TPU_MLIR_VENV = str(
-    Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
-    / f"tpu-mlir-{TPU_MLIR_VENV_KEY}"
-)
-TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_IMAGE_KEY}"
-MAIXTOOL_REQUIREMENTS = workflow.source_path("../../envs/maixtool-requirements.txt")
-MAIXTOOL_VENV = str(
-    Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
-    / f"maixtool-{environment_key('maixtool', _file_text(MAIXTOOL_REQUIREMENTS))}"
-)
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from posepipe import demo
-from posepipe.errors import run_rule
+from posepipe.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

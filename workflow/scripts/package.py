@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.errors import run_rule
 from posepipe.package import package
+from posepipe.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

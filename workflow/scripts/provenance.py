@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.errors import run_rule
 from posepipe.provenance import provenance, write_provenance
+from posepipe.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 CHECKOUT = Path(sm.scriptdir).resolve().parent.parent  # this workflow's clone: its git state is recorded

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from posepipe.dataset import first_val_image
-from posepipe.errors import run_rule
 from posepipe.prune import prune
+from posepipe.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

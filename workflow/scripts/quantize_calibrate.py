@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from posepipe.dataset import split_images
-from posepipe.errors import run_rule
 from posepipe.quantize import calibrate, calibration_set
+from posepipe.rule_entry import run_rule
 from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821

@@ -4,8 +4,8 @@ import shutil
 from pathlib import Path
 
 from posepipe.dataset import split_images
-from posepipe.errors import run_rule
 from posepipe.quantize import build_candidate, calibration_set
+from posepipe.rule_entry import run_rule
 from posepipe.tpu_mlir_commands import Recipe
 from posepipe.tpu_mlir_env import Runner
 

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from posepipe.errors import run_rule
 from posepipe.report import prediction_grid, summary_rst
+from posepipe.rule_entry import run_rule
 from posepipe.ultralytics_env import prepare
 
 sm = snakemake  # noqa: F821

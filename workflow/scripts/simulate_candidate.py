@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.errors import run_rule
 from posepipe.quantize import simulate
+from posepipe.rule_entry import run_rule
 from posepipe.tpu_mlir_env import Runner
 
 sm = snakemake  # noqa: F821

@@ -4,7 +4,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from posepipe.errors import PosepipeError, run_rule
+from posepipe.errors import PosepipeError
+from posepipe.rule_entry import run_rule
 from posepipe.shared_env import default_root
 from posepipe.tpu_mlir_env import BUNDLED_GLIBC, ensure_image
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from posepipe.errors import run_rule
+from posepipe.rule_entry import run_rule
 from posepipe.train import train
 
 sm = snakemake  # noqa: F821

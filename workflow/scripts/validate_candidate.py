@@ -4,7 +4,7 @@ device decodes, scored like the float models: what the device will score, before
 import json
 from pathlib import Path
 
-from posepipe.errors import run_rule
+from posepipe.rule_entry import run_rule
 from posepipe.validate import evaluate_simulated
 
 sm = snakemake  # noqa: F821

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from posepipe.errors import run_rule
+from posepipe.rule_entry import run_rule
 from posepipe.validate import evaluate_device_decoder
 
 sm = snakemake  # noqa: F821
