@@ -1,9 +1,13 @@
 """Shared fixtures: the repository, ../shared, small datasets and real Snakemake runs."""
 
+import ast
+import functools
+import inspect
 import json
 import os
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -148,16 +152,26 @@ def run_snakemake(
     return result
 
 
-# Fixtures that train a model or run TPU-MLIR (minutes): a test that takes one is `slow`, which
-# `make test-fast` leaves out.
-TRAINING_FIXTURES = frozenset(
-    {"tpu_mlir_venv", "trained", "built_tiny", "built_twice", "hostile", "docker_built", "app_built", "report_html"}
-)
+# A workflow run that trains a model or runs TPU-MLIR takes minutes. A fixture whose body makes
+# one is slow, and so is every test that takes it, directly or through other fixtures: found
+# from the fixture graph, so that a new fixture of that kind cannot slip into `make test-fast`.
+WORKFLOW_RUNS = frozenset({"run_snakemake", "build_trained_candidate"})
+
+
+@functools.cache
+def _makes_a_workflow_run(function) -> bool:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError):  # no source: not one of this suite's fixtures
+        return False
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    return bool(called & WORKFLOW_RUNS)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if TRAINING_FIXTURES & set(item.fixturenames):
+        definitions = item._fixtureinfo.name2fixturedefs.values()
+        if any(_makes_a_workflow_run(d.func) for defs in definitions for d in defs):
             item.add_marker(pytest.mark.slow)
 
 
