@@ -1,10 +1,10 @@
 """The workflow profile (profiles/default) and the example PBS profile (profiles/pbs).
 
 No PBS server can be installed here (Debian ships none), so the PBS profile is run through the
-real cluster-generic executor against a test double of `qsub`/`qstat` (tests/pbs-stub/): it
-records the submission line and runs the job script on this machine. That checks what the
-profile controls: the options parse, resources expand to a valid qsub line, status.sh reads
-qstat's answers, and the jobs' outputs appear."""
+real cluster-generic executor against a test double of `qsub`/`qstat` (QSUB_STUB and QSTAT_STUB
+below, written into each test's folder): it records the submission line and runs the job script
+on this machine. That checks what the profile controls: the options parse, resources expand to a
+valid qsub line, status.sh reads qstat's answers, and the jobs' outputs appear."""
 
 import os
 import stat

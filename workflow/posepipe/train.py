@@ -21,7 +21,7 @@ from pathlib import Path
 from posepipe.dataset import read_data_yaml, runtime_data_yaml
 from posepipe.errors import PosepipeError
 from posepipe.publish import staged
-from posepipe.ultralytics_env import prepare
+from posepipe.ultralytics_env import prepare, run_folder
 
 log = logging.getLogger("posepipe.train")
 
@@ -165,9 +165,7 @@ def train(
             seed=seed,
             deterministic=True,
             patience=patience,
-            project=str(run_dir.parent),
-            name=run_dir.name,
-            exist_ok=True,
+            **run_folder(run_dir),
             plots=True,
             amp=False,  # no AMP check download on CUDA; CPU has no AMP anyway
             # no flip_idx: the keypoints have no known mirror image, so images are never flipped

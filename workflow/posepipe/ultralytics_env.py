@@ -1,6 +1,8 @@
-"""Ultralytics kept offline and out of the home directory (REFERENCE.md section 1).
+"""Ultralytics kept offline and out of the home directory, and its runs in folders of ours.
 
 Call `prepare()` before the first `import ultralytics`: the settings are read at import time.
+Without YOLO_OFFLINE, importing it probes the network; without a font in its settings folder,
+every dataset check downloads Arial.ttf; without YOLO_CONFIG_DIR it writes to ~/.config.
 """
 
 import os
@@ -33,3 +35,10 @@ def prepare(config_dir: Path) -> Path:
         source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
         shutil.copyfile(source, font)
     return config_dir
+
+
+def run_folder(folder: Path) -> dict:
+    """The arguments that make Ultralytics' train or val write into exactly `folder`: a relative
+    project lands under runs/<task>/, and without exist_ok a second run becomes `name-2`."""
+    folder = Path(folder).resolve()
+    return {"project": str(folder.parent), "name": folder.name, "exist_ok": True}

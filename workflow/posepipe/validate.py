@@ -13,7 +13,7 @@ import numpy as np
 
 from posepipe.dataset import runtime_data_yaml
 from posepipe.labels import read_label_file
-from posepipe.ultralytics_env import prepare
+from posepipe.ultralytics_env import prepare, run_folder
 
 METRIC_NAMES = ("precision", "recall", "mAP50", "mAP50-95")
 # Every source of metrics.json, in table order, with its label in the report: Ultralytics' own
@@ -61,9 +61,7 @@ def evaluate(
         device=device,
         plots=False,
         verbose=False,
-        project=str(work_dir.parent),
-        name=work_dir.name,
-        exist_ok=True,
+        **run_folder(work_dir),
     )
     validator = PoseValidator(args=args)
     validator.args.imgsz = list(imgsz)  # the constructor squares it; keep height x width
