@@ -199,6 +199,41 @@ def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray, c
     return {"max_abs_diff_outputs": worst_tensor, "max_abs_diff_output0": worst_output0}
 
 
+def _output_names(full, head, onnx_path: Path, explicit: dict[str, str] | None) -> dict[str, str]:
+    """The three tensors the runtime reads, by role: the config's, or found by role in the graph;
+    each checked against the shape the runtime expects."""
+    names = dict(explicit) if explicit else discover(full, head, onnx_path)
+    shapes = _shapes(full)
+    for role in ROLES:
+        if shapes.get(names[role]) != head.expected_shapes()[role]:
+            raise PosepipeError(
+                f"{onnx_path}: {role} output '{names[role]}' has shape {shapes.get(names[role])}, "
+                f"expected {head.expected_shapes()[role]}"
+            )
+    return names
+
+
+def _description(onnx_path: Path, head, names: dict, cut_names: dict, padding: int, found_by: str) -> dict:
+    """What the pruned model is: its input, its outputs by role and where they were cut."""
+    shapes = head.expected_shapes()
+    shapes["scores"] = [1, head.num_classes + padding, head.anchors]
+    return {
+        "source": Path(onnx_path).name,
+        "input": {"name": "images", "shape": [1, 3, head.height, head.width]},
+        "outputs": [
+            {"role": role, "name": cut_names.get(role, names[role]), "shape": shapes[role]}
+            | ({"padded_from": names[role]} if role in cut_names else {})
+            for role in ROLES
+        ],
+        "found_by": found_by,
+        "num_classes": head.num_classes,
+        # constant-zero score channels after the nc real ones, so that the runtime, which takes
+        # any output of a multiple of 3 channels for the keypoints, tells the scores apart
+        "score_padding": padding,
+        "kpt_shape": [head.keypoints, head.keypoint_dims],
+    }
+
+
 def prune(
     *,
     onnx_path: Path,
@@ -217,14 +252,7 @@ def prune(
 
     full = onnx.load(str(onnx_path))
     head = read_head(full, onnx_path)
-    names = dict(explicit) if explicit else discover(full, head, onnx_path)
-    shapes = _shapes(full)
-    for role in ROLES:
-        if shapes.get(names[role]) != head.expected_shapes()[role]:
-            raise PosepipeError(
-                f"{onnx_path}: {role} output '{names[role]}' has shape {shapes.get(names[role])}, "
-                f"expected {head.expected_shapes()[role]}"
-            )
+    names = _output_names(full, head, onnx_path, explicit)
     cut = onnx.utils.Extractor(full).extract_model(["images"], [names[role] for role in ROLES])
     cut, simplified = onnxsim.simplify(cut)
     if not simplified:
@@ -233,26 +261,10 @@ def prune(
     cut_names = {"scores": pad_scores(cut, names["scores"], head)} if padding else {}
     onnx.checker.check_model(cut, full_check=True)
     check = check_cut(full, cut, names, head, images.read_rgb(check_image), cut_names)
-    shapes = head.expected_shapes()
-    shapes["scores"] = [1, head.num_classes + padding, head.anchors]
     for prop in full.metadata_props:  # keep Ultralytics' description of the model
         cut.metadata_props.add(key=prop.key, value=prop.value)
-    description = {
-        "source": Path(onnx_path).name,
-        "input": {"name": "images", "shape": [1, 3, head.height, head.width]},
-        "outputs": [
-            {"role": role, "name": cut_names.get(role, names[role]), "shape": shapes[role]}
-            | ({"padded_from": names[role]} if role in cut_names else {})
-            for role in ROLES
-        ],
-        "found_by": "config" if explicit else "role",
-        "num_classes": head.num_classes,
-        # constant-zero score channels after the nc real ones, so that the runtime, which takes
-        # any output of a multiple of 3 channels for the keypoints, tells the scores apart
-        "score_padding": padding,
-        "kpt_shape": [head.keypoints, head.keypoint_dims],
-        "check": {"image": Path(check_image).name, **check},
-    }
+    description = _description(onnx_path, head, names, cut_names, padding, "config" if explicit else "role")
+    description["check"] = {"image": Path(check_image).name, **check}
     onnx.save(cut, str(out_onnx))
     Path(out_json).write_text(json.dumps(description, indent=1) + "\n")
     log.info("cut %s at %s", onnx_path, ", ".join(f"{r}={names[r]}" for r in ROLES))
