@@ -11,6 +11,7 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from posepipe.shared_env import default_root
@@ -129,6 +130,67 @@ def assert_keypoints_on_their_markers(dataset: Path, image: str, split: str = "t
             checked += 1
     assert checked, f"{image}: no labelled keypoint to check"
     return checked
+
+
+# ---- the MaixCAM runtime's integer rules, an independent reference for posepipe.decoder ----
+
+IOU_TH = 0.45
+
+
+def box_iou(a, b) -> float:
+    wi = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    hi = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = wi * hi
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def device_reference(output0: np.ndarray, conf: float, nc: int, size: tuple[int, int]):
+    """The device's integer rules applied, independently of posepipe's decoder, to Ultralytics'
+    own decoded head (`output0` of the full ONNX: centre-size boxes in pixels, class scores):
+    score and class the first maximum over the classes, int-truncated corner and size, NMS per
+    class on the int boxes, highest score first, then the clip to the input (`size`, h x w).
+
+    Returns the kept (x, y, w, h, score, class), every candidate (scores down to conf - 1e-3),
+    and whether any decision is fragile: a score within 1e-3 of `conf`, or a same-class pair
+    whose int IoU sits within 0.1 of the IoU threshold while one of its coordinates lies within
+    1e-3 of an integer, where float rounding (ONNX Runtime's last bits) may truncate to the
+    neighbouring integer."""
+    head = output0[0]
+    scores, classes = head[4 : 4 + nc].max(axis=0), head[4 : 4 + nc].argmax(axis=0)
+    fragile = bool((np.abs(scores - conf) < 1e-3).any())
+    candidates, kept = [], []
+    for i in np.argsort(-scores, kind="stable"):
+        if scores[i] <= conf - 1e-3:
+            break
+        cx, cy, w, h = (float(v) for v in head[:4, i])
+        exact = (cx - w / 2, cy - h / 2, w, h)
+        near_integer = any(abs(v - round(v)) < 1e-3 for v in exact)
+        box = (*(int(v) for v in exact), float(scores[i]), int(classes[i]))
+        candidates.append(_clipped(box, size))
+        if scores[i] <= conf:
+            continue
+        overlaps = [(box_iou(_corners(box), _corners(k)), k_near) for k, k_near in kept if k[5] == box[5]]
+        if any(abs(iou - IOU_TH) < 0.1 and (near_integer or k_near) for iou, k_near in overlaps):
+            fragile = True
+        if all(iou <= IOU_TH for iou, _ in overlaps):
+            kept.append((box, near_integer))
+    return [_clipped(box, size) for box, _ in kept], candidates, fragile
+
+
+def _corners(box: tuple) -> tuple:
+    return box[0], box[1], box[0] + box[2], box[1] + box[3]
+
+
+def _clipped(box: tuple, size: tuple[int, int]) -> tuple:
+    """The device's clip of an int (x, y, w, h, ...) box to the input, after NMS."""
+    height, width = size
+    x, y, w, h, *rest = box
+    if x < 0:
+        w, x = w + x, 0
+    if y < 0:
+        h, y = h + y, 0
+    return x, y, min(w, width - x), min(h, height - y), *rest
 
 
 def run_snakemake(

@@ -2,8 +2,10 @@
 
 The checks are those whose failure would make training drop an image silently or change it:
 a regular file (a FIFO would hang the job, a dangling symlink is no image), the declared size
-in the header, a complete JPEG or PNG (Ultralytics re-encodes a JPEG that does not end with
-its end-of-image marker). Only the first bytes and the last ones are read.
+in the header (as stored, or as shown where an EXIF orientation turns the image, which
+Ultralytics' imread applies), a complete JPEG or PNG (Ultralytics re-encodes a JPEG that does
+not end with its end-of-image marker). Only the first bytes and the last ones are read, but for
+formats whose header lies further in.
 """
 
 import errno
@@ -34,7 +36,8 @@ def max_pixels() -> int:
 
 ORIENTATION_TAG = 0x0112
 # EXIF orientation -> how a point (x, y) of the stored pixels (w x h) lands in the image as shown,
-# which is how Ultralytics reads a JPEG (cv2.imdecode applies the tag); 5-8 swap the sides.
+# which is how Ultralytics reads a JPEG, PNG or WebP (cv2.imdecode applies the tag); 5-8 swap
+# the sides.
 ORIENTATIONS = {
     1: lambda x, y, w, h: (x, y),
     2: lambda x, y, w, h: (w - x, y),
@@ -164,7 +167,7 @@ def check_files(
     annotations: Path, image_dir: Path, file_names: list[str], sizes: list[tuple[int, int]], frame: str | None = None
 ) -> tuple[dict[int, Source], dict[int, tuple[int, str]]]:
     """Every image is a complete, readable regular file with the width and height its JSON
-    record declares, in one of its two frames where a JPEG carries an EXIF orientation. Returns
+    record declares, in one of its two frames where it carries an EXIF orientation. Returns
     the images to take from elsewhere than their path, and, for each image with an EXIF
     orientation, the orientation and the frame its annotations are in (annotations_frame)."""
     prefix = str(image_dir)
