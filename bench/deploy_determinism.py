@@ -27,7 +27,10 @@ from posepipe.quantize import build_candidate  # noqa: E402
 from posepipe.tpu_mlir_commands import Recipe  # noqa: E402
 from posepipe.tpu_mlir_env import Runner  # noqa: E402
 
-RECIPES = {"int8": Recipe(name="int8"), "int8_bf16_head": Recipe(name="int8_bf16_head", bf16_layers="head")}
+RECIPES = {
+    "int8": Recipe.from_config({"name": "int8"}),
+    "int8_bf16_head": Recipe.from_config({"name": "int8_bf16_head", "bf16_layers": "head"}),
+}
 
 
 def digests(quantize: Path, dataset: Path, recipe: Recipe, runner: Runner, runs: int) -> Counter:

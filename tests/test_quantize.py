@@ -242,7 +242,9 @@ def test_shipped_accuracy_sits_beside_the_float_figures(trained):
 
 
 def test_a_missed_similarity_is_recorded_and_the_model_still_built(trained, tmp_path):
-    report = build_trained_candidate(trained, tmp_path, Recipe(name="int8"), deploy_tolerance=[0.9999, 0.9999])
+    report = build_trained_candidate(
+        trained, tmp_path, Recipe.from_config({"name": "int8"}), deploy_tolerance=[0.9999, 0.9999]
+    )
     assert report["similarity_passed"] is False
     assert any(not b["passed"] for b in report["similarity"]["deploy"])
     assert "[FAILED]" in (tmp_path / "work" / "logs" / "deploy.log").read_text()  # the tools' own verdict
@@ -250,7 +252,7 @@ def test_a_missed_similarity_is_recorded_and_the_model_still_built(trained, tmp_
 
 
 def test_a_head_layer_that_is_not_in_the_model_is_named(trained, tmp_path):
-    recipe = Recipe(name="head", bf16_layers="head", head_from=("/model.22/nothing_Conv",))
+    recipe = Recipe.from_config({"name": "head", "bf16_layers": "head", "head_from": ["/model.22/nothing_Conv"]})
     with pytest.raises(PosepipeError) as error:
         build_trained_candidate(trained, tmp_path, recipe)
     assert str(error.value) == "quantize.recipes: head: head_from: no layer /model.22/nothing_Conv in small.mlir"

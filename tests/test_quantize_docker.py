@@ -186,7 +186,9 @@ def test_the_container_has_no_network(docker_built):
 
 
 def test_a_missed_similarity_in_docker_is_recorded_and_the_model_still_built(docker_built, tmp_path):
-    report = build_trained_candidate(docker_built, tmp_path, Recipe(name="int8"), deploy_tolerance=[0.9999, 0.9999])
+    report = build_trained_candidate(
+        docker_built, tmp_path, Recipe.from_config({"name": "int8"}), deploy_tolerance=[0.9999, 0.9999]
+    )
     assert report["similarity_passed"] is False and "[FAILED]" in (tmp_path / "work/logs/deploy.log").read_text()
     assert (tmp_path / "small.cvimodel").read_bytes()[:8] == b"CviModel"
 

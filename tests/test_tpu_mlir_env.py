@@ -32,7 +32,10 @@ def test_the_tools_and_what_they_start_run_without_address_randomization(trained
     assert len(personalities) == 2 and all(p & ADDR_NO_RANDOMIZE for p in personalities), personalities
 
 
-@pytest.mark.parametrize("recipe", [Recipe(name="int8"), Recipe(name="int8_bf16_head", bf16_layers="head")])
+@pytest.mark.parametrize(
+    "recipe",
+    [Recipe.from_config({"name": "int8"}), Recipe.from_config({"name": "int8_bf16_head", "bf16_layers": "head"})],
+)
 def test_a_candidate_rebuilt_eight_times_is_one_cvimodel(trained, tmp_path, recipe):
     """model_deploy's layer grouping ordered weight loads by address: with randomization on, 20
     deploys gave 3 different files (docs/reproducibility.md). Folders of other path lengths too."""

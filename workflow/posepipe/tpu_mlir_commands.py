@@ -2,9 +2,17 @@
 quantization recipe (the config schema checked every value first: the tools answer malformed
 ones with tracebacks or LLVM assertion dumps)."""
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from posepipe.errors import PosepipeError
+
+# the config schema, beside the package (a module read from git passes full recipes, which
+# need no default from it)
+SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -70,19 +78,30 @@ def transform_args(s: QuantizeSettings, onnx_name: str, test_image: str) -> list
 
 @dataclass(frozen=True)
 class Recipe:
-    """One candidate way to quantize (config quantize.recipes; the schema checked each value)."""
+    """One candidate way to quantize (config quantize.recipes); the schema checked each value and
+    holds each default (recipe_defaults)."""
 
     name: str
-    precision: str = "INT8"  # INT8, or BF16 throughout
-    calibration: str = "kl"  # run_calibration --cali_method
-    bf16_layers: str = "none"  # none, search (search_qtable), head (fp_forward from head_from)
-    head_from: tuple[str, ...] = ()  # MLIR layers; none given: the keypoint head's last convolutions
-    expected_cos: float = 0.99  # search_qtable: the output cosine to reach
-    max_float_layers: int = 20  # search_qtable: at most this many layers in BF16
+    precision: str  # INT8, or BF16 throughout
+    calibration: str  # run_calibration --cali_method
+    bf16_layers: str  # none, search (search_qtable), head (fp_forward from head_from)
+    head_from: tuple[str, ...]  # MLIR layers; none given: the keypoint head's last convolutions
+    expected_cos: float  # search_qtable: the output cosine to reach
+    max_float_layers: int  # search_qtable: at most this many layers in BF16
 
     @classmethod
     def from_config(cls, entry: dict) -> "Recipe":
+        """A recipe as the config gives it; keys it leaves out take the schema's defaults."""
+        entry = {**recipe_defaults(), **entry}
         return cls(**{**entry, "head_from": tuple(entry.get("head_from", ()))})
+
+
+@functools.cache
+def recipe_defaults() -> dict:
+    """The schema's default of every recipe key that has one: the one place they are written."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    properties = schema["$defs"]["recipe"]["properties"]
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
 # search_qtable runs the model this many times per layer tried; TPU-MLIR's examples use 8-10
