@@ -31,6 +31,12 @@ class QuantizeSettings:
     tpu_mlir_version: str
 
 
+# The config's quantize keys that model_transform is told (the rest of QuantizeSettings comes
+# from the model and its pruned graph): a change to one reruns every candidate.
+CONFIGURED_KEYS = ("mean", "scale", "pixel_format", "processor", "transform_tolerance", "tpu_mlir_version")
+_NUMBER_LISTS = {"mean", "scale", "transform_tolerance"}
+
+
 def settings_for_tools(
     raw: dict, model_name: str, height: int, width: int, output_names: list[str]
 ) -> QuantizeSettings:
@@ -39,17 +45,15 @@ def settings_for_tools(
     the pruned graph, and go into a comma-separated argument."""
     if len(output_names) != 3 or any("," in name for name in output_names):
         raise PosepipeError(f"pruned outputs {output_names}: expected three names without commas")
+    configured = {
+        key: tuple(map(float, raw[key])) if key in _NUMBER_LISTS else str(raw[key]) for key in CONFIGURED_KEYS
+    }
     return QuantizeSettings(
         model_name=model_name,
         height=height,
         width=width,
         output_names=tuple(output_names),
-        mean=tuple(float(v) for v in raw["mean"]),
-        scale=tuple(float(v) for v in raw["scale"]),
-        pixel_format=raw["pixel_format"],
-        processor=raw["processor"],
-        transform_tolerance=(float(raw["transform_tolerance"][0]), float(raw["transform_tolerance"][1])),
-        tpu_mlir_version=str(raw["tpu_mlir_version"]),
+        **{key: configured[key] for key in CONFIGURED_KEYS},
     )
 
 

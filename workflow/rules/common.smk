@@ -36,6 +36,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.getenv("PYTHONPATH")]))
 )
 from posepipe.export import OTHER_FORMATS, missing_package
+from posepipe.tpu_mlir_commands import CONFIGURED_KEYS
 from posepipe.tpu_mlir_env import choose_runner
 from posepipe.config_check import config_faults
 from posepipe.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
@@ -73,15 +74,6 @@ MODELS = {
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
 APP = with_defaults(config.get("app", {}), "app")
 APP["version"] = APP["version"] or POSEPIPE_VERSION
-# what model_transform is told: a change reruns every candidate, a recipe's own keys only its own
-TRANSFORM_KEYS = (
-    "mean",
-    "scale",
-    "pixel_format",
-    "processor",
-    "transform_tolerance",
-    "tpu_mlir_version",
-)
 # every recipe with the schema's defaults: what a candidate's rule gets, so that a change to
 # one recipe reruns that candidate only
 RECIPES = {

@@ -15,7 +15,7 @@ rule quantize_transform:
     resources:
         mem_mb=3000,
     params:
-        settings={key: QUANTIZE[key] for key in TRANSFORM_KEYS},
+        settings={key: QUANTIZE[key] for key in CONFIGURED_KEYS},
         imgsz=model_setting("imgsz"),
         runner=lambda wildcards: tpu_mlir_runner(),
         location=lambda wildcards: tpu_mlir_location(),
