@@ -123,9 +123,9 @@ def test_every_recipe_gives_a_cvimodel_with_parsed_similarities(trained):
         assert (model_dir / "quantize" / recipe / "small.cvimodel").stat().st_size == report["size_bytes"] > 100_000
         assert report["similarity"]["deploy"] and any("cosine" in b for b in report["similarity"]["deploy"])
         assert (model_dir / "quantize" / recipe / "tool-logs" / "deploy.log").stat().st_size > 0
-    assert len(candidate_report(trained, "int8")["calibration_images"]) == 32  # 100 asked for, the val split has 32
+    assert len(candidate_report(trained, "int8")["calibration_images"]) == 32  # 100 asked for, the train split has 32
     assert (
-        "calibration: 100 images asked for, the val split has 32"
+        "calibration: 100 images asked for, the train split has 32"
         in (trained / "results" / "logs" / "quantize" / "small.calibrate-kl.log").read_text()
     )
 
