@@ -52,8 +52,9 @@ def test_pbs_profile_submits_each_job_with_its_resources(tmp_path):
         tmp_path / "work",
         tiny_config(),
         "results/datasets/demo",
+        # the stub answers at once: poll every second (Snakemake's 10 s suits a real scheduler)
         extra=["--profile", str(REPO / "profiles" / "pbs"), "--cluster-generic-status-cmd",
-               str(REPO / "profiles" / "pbs" / "status.sh"), "--jobs", "1"],
+               str(REPO / "profiles" / "pbs" / "status.sh"), "--jobs", "1", "--seconds-between-status-checks", "1"],
         env={"PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}"},
     )  # fmt: skip
     submissions = sorted((stubs / "jobs").glob("*.argv"))
