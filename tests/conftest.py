@@ -2,6 +2,7 @@
 
 import ast
 import functools
+import hashlib
 import inspect
 import json
 import os
@@ -81,6 +82,20 @@ def assert_ultralytics_loads_what_was_converted(dataset: Path) -> dict:
 # found again in the image as Ultralytics reads it after conversion.
 MARKER_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 MARKER_SIDE = 3  # markers are 7 x 7 px: JPEG blurs their edges, not their middle
+
+
+def assert_same_bytes(a: Path, b: Path, what: str = "") -> None:
+    """The two files hold the same bytes; if not, a one-line failure naming them and where they
+    part (short enough that CI's tail shows which files it was, not a dump of their bytes)."""
+    first, second = Path(a).read_bytes(), Path(b).read_bytes()
+    if first == second:
+        return
+    at = next((i for i, (x, y) in enumerate(zip(first, second)) if x != y), min(len(first), len(second)))
+    digests = [hashlib.sha256(data).hexdigest()[:12] for data in (first, second)]
+    raise AssertionError(
+        f"{what + ': ' if what else ''}{a} ({len(first)} B, {digests[0]}) and {b} ({len(second)} B, "
+        f"{digests[1]}) differ from byte {at}"
+    )
 
 
 def marked_pixels(size: tuple[int, int], points: list[tuple[float, float]]):

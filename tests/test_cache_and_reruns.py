@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import planned, planned_counts, run_snakemake, set_key, tiny_config, tiny_full_config
+from conftest import assert_same_bytes, planned, planned_counts, run_snakemake, set_key, tiny_config, tiny_full_config
 
 CACHED_TARGET = "results/tiny/tiny_pruned.onnx"
 
@@ -34,7 +34,7 @@ def test_second_workdir_takes_training_from_the_cache(tmp_path):
     for key, tensor in best[0]["model"].state_dict().items():
         assert torch.equal(tensor, best[1]["model"].state_dict()[key]), key
     for path in ("results/tiny/tiny.onnx", CACHED_TARGET, "results/datasets/demo/data.yaml"):
-        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+        assert_same_bytes(tmp_path / "a" / path, tmp_path / "b" / path)
 
 
 # ---- rerun only what changed ----

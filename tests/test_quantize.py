@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_MODEL_RECIPES, build_trained_candidate, write_json
+from conftest import SMALL_MODEL_RECIPES, assert_same_bytes, build_trained_candidate, write_json
 from posepipe.candidates import choose, select
 from posepipe.errors import PosepipeError
 from posepipe.quantize import calibration_set
@@ -153,9 +153,7 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
     assert list(rows) == [r["name"] for r in SMALL_MODEL_RECIPES]
     # max_accuracy_drop 1.0 (conftest): every candidate is within it, so the cheapest ships
     assert report["chosen"]["recipe"] == "int8" == min(rows, key=lambda r: rows[r]["bf16_share"])
-    assert (results / "small" / "small.cvimodel").read_bytes() == (
-        results / "small" / "quantize" / "int8" / "small.cvimodel"
-    ).read_bytes()
+    assert_same_bytes(results / "small" / "small.cvimodel", results / "small" / "quantize" / "int8" / "small.cvimodel")
     metrics = json.loads((results / "small" / "metrics.json").read_text())
     device = metrics["device_float"]["pose"]["mAP50-95"]
     for name, candidate in rows.items():
@@ -219,7 +217,7 @@ def test_a_gate_the_cheapest_misses_takes_the_next_cheapest_within_it(trained, t
     chosen = select(**arguments, max_accuracy_drop=worst_other + 0.025)["chosen"]["recipe"]
     expected = min(others, key=lambda r: (r["bf16_share"], r["size_bytes"], -r["pose"]["mAP50-95"]))
     assert chosen == expected["recipe"] != cheapest["recipe"] and expected["bf16_share"] > cheapest["bf16_share"]
-    assert (tmp_path / "small.cvimodel").read_bytes() == arguments["candidates"][chosen][0].read_bytes()
+    assert_same_bytes(tmp_path / "small.cvimodel", arguments["candidates"][chosen][0])
 
 
 def test_cvimodel_build_time_is_fixed_and_its_md5_recomputed(trained):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import POSEPIPE_VERSION, REPO, planned, run_snakemake, tiny_full_config
+from conftest import POSEPIPE_VERSION, REPO, assert_same_bytes, planned, run_snakemake, tiny_full_config
 
 HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
 HOSTILE_FOLDER = "my data; $(touch pwned-path)"
@@ -52,7 +52,7 @@ def test_two_builds_from_scratch_are_byte_identical(built_twice):
     labels = sorted((a / "results" / "datasets" / "demo" / "labels").rglob("*.txt"))
     assert len(labels) == 12
     for path in [*(str(p.relative_to(a)) for p in labels), *BYTE_IDENTICAL]:
-        assert (a / path).read_bytes() == (b / path).read_bytes(), path
+        assert_same_bytes(a / path, b / path)
 
 
 def test_provenance_and_zip_differ_only_by_the_checkpoint_file(built_twice):

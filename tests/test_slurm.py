@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import REPO, assert_same_bytes, run_snakemake, tiny_config
 
 LOCAL_SLURM = REPO / "tests" / "slurm" / "local-slurm.sh"
 TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
@@ -61,7 +61,7 @@ def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path
         files = sorted(a.rglob("*.txt")) if a.is_dir() else [a]
         assert files
         for file in files:
-            assert file.read_bytes() == (b / file.relative_to(a) if a.is_dir() else b).read_bytes()
+            assert_same_bytes(file, b / file.relative_to(a) if a.is_dir() else b)
     slurm_weights = onnx_weights(tmp_path / "slurm" / TARGET)
     local_weights = onnx_weights(tmp_path / "local" / TARGET)
     assert slurm_weights.keys() == local_weights.keys()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TRAINING_SEED, run_snakemake, small_model_config, tiny_config
+from conftest import REPO, TRAINING_SEED, assert_same_bytes, run_snakemake, small_model_config, tiny_config
 from posepipe.export import export_onnx
 
 
@@ -72,8 +72,8 @@ def test_onnx_export_is_byte_identical_across_exports(trained, tmp_path):
             work_dir=tmp_path / f"work-{name}",
             config_dir=config_dir,
         )
-    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
-    assert (tmp_path / "a.onnx").read_bytes() == (trained / "results" / "small" / "small.onnx").read_bytes()
+    assert_same_bytes(tmp_path / "a.onnx", tmp_path / "b.onnx")
+    assert_same_bytes(tmp_path / "a.onnx", trained / "results" / "small" / "small.onnx")
 
 
 def test_onnx_has_static_deployment_shape(trained):

@@ -3,7 +3,7 @@
 import json
 
 import yaml
-from conftest import assert_ultralytics_loads_what_was_converted, run_snakemake, tiny_config
+from conftest import assert_same_bytes, assert_ultralytics_loads_what_was_converted, run_snakemake, tiny_config
 from posepipe.labels import read_label_file
 
 
@@ -29,7 +29,7 @@ def test_demo_data_is_byte_identical_across_runs(tmp_path):
         run_snakemake(tmp_path / name, tiny_config(), "results/demo/annotations/train.json")
     for path in sorted((tmp_path / "a" / "results" / "demo").rglob("*.*")):
         twin = tmp_path / "b" / path.relative_to(tmp_path / "a")
-        assert path.read_bytes() == twin.read_bytes(), path.name
+        assert_same_bytes(path, twin)
 
 
 def test_conversion_of_real_coco_photos(tmp_path, coco_real):
