@@ -15,11 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, build_trained_candidate, run_snakemake, small_model_config
+from conftest import REPO, assert_same_bytes, build_trained_candidate, run_snakemake, small_model_config
 from posepipe import tpu_mlir_env
 from posepipe.errors import PosepipeError
 from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import RANDOMIZED_ADDRESSES, SECCOMP_PROFILE, Runner, choose_runner, docker_answers
+from posepipe.tpu_mlir_env import (
+    RANDOMIZED_ADDRESSES,
+    SECCOMP_PROFILE,
+    TOOL_VARIABLES,
+    Runner,
+    choose_runner,
+    docker_answers,
+)
 
 STANDIN_SCRIPT = REPO / "tests" / "docker" / "standin-image.sh"
 
@@ -111,12 +118,10 @@ def test_docker_route_gives_the_venv_route_s_cvimodel(docker_built, trained):
         for image, arrays in docker_outputs.items():  # bit for bit, on every val image
             assert all(np.array_equal(a, b) for a, b in zip(arrays, venv_outputs[image], strict=True)), image
         # addresses fixed on both routes (docs/reproducibility.md): the same bytes
-        assert (docker_dir / "small.cvimodel").read_bytes() == (venv_dir / "small.cvimodel").read_bytes(), recipe
+        assert_same_bytes(docker_dir / "small.cvimodel", venv_dir / "small.cvimodel", recipe)
     shipped = report["chosen"]["recipe"]
     assert shipped == json.loads((trained / "results/small/quantize/report.json").read_text())["chosen"]["recipe"]
-    assert (docker_built / "results/small/small.cvimodel").read_bytes() == (
-        quantize / shipped / "small.cvimodel"
-    ).read_bytes()
+    assert_same_bytes(docker_built / "results/small/small.cvimodel", quantize / shipped / "small.cvimodel")
     metrics = json.loads((docker_built / "results" / "small" / "metrics.json").read_text())
     assert metrics["cvimodel"]["box"]["mAP50"] > 0.3
     assert (docker_built / "results" / "small.mud").read_text() == (trained / "results" / "small.mud").read_text()
@@ -157,6 +162,14 @@ PERSONALITY = ["python3.10", "-c", "print(open('/proc/self/personality').read().
 def test_containers_run_with_fixed_addresses(standin_base, tmp_path):
     result = Runner("docker", standin_base).run(PERSONALITY, tmp_path)
     assert result.returncode == 0 and int(result.stdout, 16) & 0x0040000, (result.stdout, result.stderr)
+
+
+def test_containers_start_the_tools_with_the_venv_route_s_variables(standin_base, tmp_path):
+    """Not the image's ENV nor docker's HOSTNAME: the names the venv route gives (their number
+    moves the tool's heap, and with it the cvimodel's bytes)."""
+    names = ["python3.10", "-c", "import os; print(' '.join(sorted(os.environ)))"]
+    result = Runner("docker", standin_base).run(names, tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == sorted(TOOL_VARIABLES), (result.stdout, result.stderr)
 
 
 def test_a_host_that_refuses_fixed_addresses_still_runs_the_tools_with_one_warning(

@@ -1,6 +1,6 @@
-"""How the TPU-MLIR tools run (venv route, real tools): with address randomization off, so that
-the same job gives the same cvimodel every time. The docker route's side of it is in
-tests/test_quantize_docker.py."""
+"""How the TPU-MLIR tools run (venv route, real tools): with address randomization off and the
+same few environment variables, so that the same job gives the same cvimodel every time. The
+docker route's side of it is in tests/test_quantize_docker.py."""
 
 import hashlib
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import build_trained_candidate
 from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import Runner
+from posepipe.tpu_mlir_env import TOOL_VARIABLES, Runner
 
 ADDR_NO_RANDOMIZE = 0x0040000
 # the personality of the tool and of a process the tool starts (TPU-MLIR's tools start each other)
@@ -30,6 +30,32 @@ def test_the_tools_and_what_they_start_run_without_address_randomization(trained
     assert result.returncode == 0, result.stderr
     personalities = [int(line, 16) for line in result.stdout.split()]
     assert len(personalities) == 2 and all(p & ADDR_NO_RANDOMIZE for p in personalities), personalities
+
+
+# the tool's environment, and that of a process the tool starts
+ENVIRONMENTS = (
+    "import json, os, subprocess; print(json.dumps(dict(os.environ))); "
+    "print(subprocess.run(['python3', '-c', 'import json, os; print(json.dumps(dict(os.environ)))'], "
+    "capture_output=True, text=True).stdout.strip())"
+)
+
+
+@pytest.mark.parametrize("extra", [0, 3, 40])
+def test_the_tools_start_with_the_same_variables_whatever_the_caller_has(trained, tmp_path, monkeypatch, extra):
+    """The number of variables moves the tool's heap, and with it the order of weight loads in
+    the cvimodel (posepipe.tpu_mlir_env): a caller with more, or none of the defaulted ones,
+    gives the tools the same names."""
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for index in range(extra):
+        monkeypatch.setenv(f"POSEPIPE_CALLER_{index}", "x" * index)
+    runner = venv_runner(trained)
+    result = runner.run(["python3", "-c", ENVIRONMENTS], tmp_path)
+    assert result.returncode == 0, result.stderr
+    tool, child = (json.loads(line) for line in result.stdout.splitlines())
+    assert sorted(tool) == sorted(child) == sorted(TOOL_VARIABLES)
+    assert tool["TMPDIR"] == "/tmp" and tool["OMP_NUM_THREADS"] == "2" and tool["LC_ALL"] == "C.UTF-8"
+    assert tool["PATH"].startswith(f"{runner.location}/bin:")
 
 
 @pytest.mark.parametrize(

@@ -144,24 +144,40 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
     )
 
 
-# TPU-MLIR's layer-group pass orders some independent weight loads by their memory address, so
-# with address randomization on, the same deploy gives one of several cvimodels (docs/
-# reproducibility.md). Every tool therefore runs under `setarch -R`, inside containers too (where
-# SECCOMP_PROFILE allows that one personality). A host that refuses it still runs the tool, and
-# the tool's output then starts with RANDOMIZED_ADDRESSES.
+# TPU-MLIR's layer-group pass orders some independent weight loads by their heap address, so the
+# cvimodel's bytes follow the tool's memory layout (docs/reproducibility.md). Two things set that
+# layout: address randomization, and the number of environment variables the tool starts with
+# (measured on the layer-group step alone: 7, 42 or 82 variables give one order, 2, 4, 12 or 22
+# another, whatever their names and lengths). Every tool therefore starts with
+# the same few variables, whatever the caller's environment and route (venv, conda, docker), and
+# under `setarch -R` (inside containers too, where SECCOMP_PROFILE allows that one personality). A
+# host that refuses the personality still runs the tool; its output then starts with
+# RANDOMIZED_ADDRESSES.
 RANDOMIZED_ADDRESSES = "posepipe: address randomization could not be turned off for TPU-MLIR"
-_FIXED_ADDRESSES = (
-    'arch="$(uname -m)"; if setarch "$arch" -R true 2> /dev/null; then exec setarch "$arch" -R "$@"; fi; '
-    f'echo "{RANDOMIZED_ADDRESSES}" >&2; exec "$@"'
+# what a tool starts with: each variable as the shell expands it (the caller's value, or a default)
+TOOL_VARIABLES = {
+    "PATH": "$PATH",
+    "HOME": "$HOME",
+    "TMPDIR": "${TMPDIR:-/tmp}",
+    "OMP_NUM_THREADS": "${OMP_NUM_THREADS:-2}",
+    "LC_ALL": "C.UTF-8",
+}
+_TOOL_SHELL = (
+    'mode="$1"; shift; '
+    'if [ "$mode" = fixed ]; then arch="$(uname -m)"; '
+    'if setarch "$arch" -R true 2> /dev/null; then set -- setarch "$arch" -R "$@"; '
+    f'else echo "{RANDOMIZED_ADDRESSES}" >&2; fi; fi; '
+    "exec env -i " + " ".join(f'{name}="{value}"' for name, value in TOOL_VARIABLES.items()) + ' "$@"'
 )
 # docker's default seccomp profile, plus personality(ADDR_NO_RANDOMIZE) alone
 SECCOMP_PROFILE = Path(__file__).with_name("tpu-mlir-seccomp.json")
 _warned_randomized = False
 
 
-def with_fixed_addresses(argv: list[str], fixed: bool = True) -> list[str]:
-    """`argv` run by a POSIX shell that turns address randomization off first, where it may."""
-    return ["sh", "-c", _FIXED_ADDRESSES, "posepipe-tpu-mlir", *argv] if fixed else argv
+def as_tool(argv: list[str], fixed_addresses: bool = True) -> list[str]:
+    """`argv` run by a POSIX shell with only TOOL_VARIABLES set and, where the host allows it,
+    address randomization off."""
+    return ["sh", "-c", _TOOL_SHELL, "posepipe-tpu-mlir", "fixed" if fixed_addresses else "randomized", *argv]
 
 
 def warn_if_randomized(output: str) -> None:
@@ -196,8 +212,7 @@ class Runner:
             bin_dir = Path(self.location) / "bin"
             # the tools start each other by name: the environment's bin comes first on PATH
             env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-            env["VIRTUAL_ENV"] = str(self.location)
-            return with_fixed_addresses([str(bin_dir / args[0]), *args[1:]], self.fixed_addresses), env
+            return as_tool([str(bin_dir / args[0]), *args[1:]], self.fixed_addresses), env
         if self.kind == "docker":
             # inputs are copied into the work folder first, so it is the one mount
             mounts = [f"--volume={Path(work_dir).resolve()}:/work"]
@@ -205,7 +220,7 @@ class Runner:
                 "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
                 "--security-opt", f"seccomp={SECCOMP_PROFILE}",
                 "--env", f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}", "--env", "HOME=/work",
-                *mounts, "--workdir", "/work", self.location, *with_fixed_addresses(args, self.fixed_addresses),
+                *mounts, "--workdir", "/work", self.location, *as_tool(args, self.fixed_addresses),
             ]  # fmt: skip
             return argv, {**os.environ}
         raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")
