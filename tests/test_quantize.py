@@ -79,6 +79,7 @@ def row(recipe, share, size, pose, passed=True):
         "size_bytes": size,
         "pose": {"mAP50": pose, "mAP50-95": pose},
         "pose_mAP50-95_drop": round(0.5 - pose, 6),  # against a float model at 0.5
+        "pose_mAP50-95_drop_interval": [round(0.49 - pose, 6), round(0.51 - pose, 6)],
         "similarity_passed": passed,
     }
 
@@ -92,7 +93,8 @@ def test_the_cheapest_candidate_within_the_gate_is_chosen():
         choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45, passed=False)], 0.05, "fail")
     message = str(error.value)
     assert message.startswith("quantize: no recipe's cvimodel is within max_accuracy_drop 0.05") and "\n" not in message
-    assert "int8: pose mAP50-95 0.400 (drop +0.100)" in message and "head: pose mAP50-95 0.450" in message
+    assert "int8: pose mAP50-95 0.400 (drop +0.100, 95% interval [+0.090, +0.110])" in message
+    assert "head: pose mAP50-95 0.450" in message
     assert "similarity missed" in message  # the better one missed the tools' check: not shipped either
     chosen, reason = choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45)], 0.01, "most_accurate")
     assert chosen["recipe"] == "head" and "most accurate" in reason
@@ -160,6 +162,8 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
         measured = json.loads((results / "small" / "quantize" / name / "metrics.json").read_text())
         assert candidate["pose"]["mAP50-95"] == measured["pose"]["mAP50-95"]
         assert candidate["pose_mAP50-95_drop"] == pytest.approx(device - measured["pose"]["mAP50-95"], abs=1e-6)
+        low, high = candidate["pose_mAP50-95_drop_interval"]  # paired bootstrap (tests/test_bootstrap.py)
+        assert -1 <= low <= high <= 1
         assert candidate["bf16_layer_count"] == len(candidate_report(trained, name)["bf16"]["layers"])
     assert metrics["quantization"]["candidates"] == report["candidates"]
     assert metrics["cvimodel"]["recipe"] == "int8"
@@ -168,7 +172,7 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
     assert provenance["quantization"]["candidates"] == report["candidates"]
 
 
-CANDIDATE_FILES = ("small.cvimodel", "report.json", "metrics.json")
+CANDIDATE_FILES = ("small.cvimodel", "report.json", "metrics.json", "val-stats.npz")
 
 
 def strict_gate_arguments(trained: Path, tmp_path: Path, worse: str | None = None, by: float = 0.0) -> dict:
@@ -189,6 +193,7 @@ def strict_gate_arguments(trained: Path, tmp_path: Path, worse: str | None = Non
         transform_json=model / "quantize" / "transform" / "transform.json",
         candidates=candidates,
         reference_metrics=model / "metrics" / "device_float.json",
+        reference_stats=model / "val-stats" / "device_float.npz",
         if_none_within_gate="fail",
         out_cvimodel=tmp_path / "small.cvimodel",
         out_report=tmp_path / "report.json",

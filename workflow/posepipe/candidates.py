@@ -6,6 +6,9 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from posepipe import bootstrap
 from posepipe.errors import PosepipeError
 
 log = logging.getLogger("posepipe.quantize")
@@ -16,9 +19,11 @@ def _min_similarity(blocks: list[dict], key: str, output_names: list[str]):
     return round(min(values), 6) if values else None
 
 
-def candidate_table(candidates: dict[str, tuple[dict, dict]], reference: dict, output_names: list[str]) -> list[dict]:
+def candidate_table(
+    candidates: dict[str, tuple[dict, dict]], reference: dict, intervals: dict[str, list], output_names: list[str]
+) -> list[dict]:
     """One row per recipe: what it is, its device-decoded accuracy and drop from the float
-    model's (`reference`), the tools' similarity, and its cost."""
+    model's (`reference`) with the drop's bootstrap interval, the tools' similarity, its cost."""
     rows = []
     for name, (report, metrics) in candidates.items():
         recipe, deploy = report["recipe"], report["similarity"]["deploy"]
@@ -31,6 +36,7 @@ def candidate_table(candidates: dict[str, tuple[dict, dict]], reference: dict, o
                 "box": {k: metrics["box"][k] for k in ("mAP50", "mAP50-95")},
                 "pose": {k: metrics["pose"][k] for k in ("mAP50", "mAP50-95")},
                 "pose_mAP50-95_drop": round(reference["pose"]["mAP50-95"] - metrics["pose"]["mAP50-95"], 6),
+                "pose_mAP50-95_drop_interval": intervals[name],
                 "cosine": _min_similarity(deploy, "cosine", output_names),
                 "euclidean": _min_similarity(deploy, "euclidean", output_names),
                 "similarity_passed": report["similarity_passed"],
@@ -68,9 +74,41 @@ def choose(rows: list[dict], max_accuracy_drop: float, if_none_within_gate: str)
     )
 
 
+def drop_intervals(reference_stats: Path, candidate_stats: dict[str, Path]) -> dict[str, list[float]]:
+    """Each candidate's 95% interval of its pose mAP50-95 drop (posepipe.bootstrap), all on the
+    same resamples of the val images."""
+    reference = bootstrap.load_image_stats(reference_stats)
+    draws = bootstrap.resample_draws(len(reference["images"]))
+    reference_maps = bootstrap.pose_maps(reference, draws)
+    intervals = {}
+    for name, path in candidate_stats.items():
+        stats = bootstrap.load_image_stats(path)
+        if not np.array_equal(stats["images"], reference["images"]):
+            raise PosepipeError(f"{path}: scored on other val images than {reference_stats}; rerun both")
+        intervals[name] = bootstrap.drop_interval(reference_maps, bootstrap.pose_maps(stats, draws))
+    return intervals
+
+
+def warn_if_unresolved(rows: list[dict], image_count: int, max_accuracy_drop: float) -> None:
+    """One warning when some drop's interval is wider than the gate: the val split cannot tell
+    that candidate from the float model (or from its neighbours) at that gate."""
+    widest = max(rows, key=lambda r: r["pose_mAP50-95_drop_interval"][1] - r["pose_mAP50-95_drop_interval"][0])
+    low, high = widest["pose_mAP50-95_drop_interval"]
+    if high - low > max_accuracy_drop:
+        log.warning(
+            "the val split (%d images) is too small to tell the candidates apart at max_accuracy_drop %s: "
+            "the 95%% interval of %s's pose mAP50-95 drop is [%+.3f, %+.3f]; roughly %d val images would "
+            "narrow it to the gate",
+            image_count, max_accuracy_drop, widest["recipe"], low, high,
+            bootstrap.images_to_resolve(image_count, [low, high], max_accuracy_drop),
+        )  # fmt: skip
+
+
 def table_line(row: dict) -> str:
+    low, high = row["pose_mAP50-95_drop_interval"]
     return (
-        f"{row['recipe']}: pose mAP50-95 {row['pose']['mAP50-95']:.3f} (drop {row['pose_mAP50-95_drop']:+.3f}), "
+        f"{row['recipe']}: pose mAP50-95 {row['pose']['mAP50-95']:.3f} "
+        f"(drop {row['pose_mAP50-95_drop']:+.3f}, 95% interval [{low:+.3f}, {high:+.3f}]), "
         f"similarity {'passed' if row['similarity_passed'] else 'missed'}, BF16 share {row['bf16_share']:.3f}, "
         f"{row['size_bytes']} bytes"
     )
@@ -79,24 +117,27 @@ def table_line(row: dict) -> str:
 def select(
     *,
     transform_json: Path,
-    candidates: dict[str, tuple[Path, Path, Path]],
+    candidates: dict[str, tuple[Path, Path, Path, Path]],
     reference_metrics: Path,
+    reference_stats: Path,
     max_accuracy_drop: float,
     if_none_within_gate: str,
     out_cvimodel: Path,
     out_report: Path,
     out_metrics: Path,
 ) -> dict:
-    """Choose among the candidates (recipe -> cvimodel, report, metrics), copy the chosen one
-    out, and write the quantization report (every candidate side by side) and its metrics."""
+    """Choose among the candidates (recipe -> cvimodel, report, metrics, per-image stats), copy
+    the chosen one out, and write the quantization report (every candidate side by side) and its
+    metrics."""
     transformed = json.loads(Path(transform_json).read_text())
     loaded = {
         name: (json.loads(Path(report).read_text()), json.loads(Path(metrics).read_text()))
-        for name, (_, report, metrics) in candidates.items()
+        for name, (_, report, metrics, _) in candidates.items()
     }
-    rows = candidate_table(
-        loaded, json.loads(Path(reference_metrics).read_text()), transformed["settings"]["output_names"]
-    )
+    reference = json.loads(Path(reference_metrics).read_text())
+    intervals = drop_intervals(reference_stats, {name: files[3] for name, files in candidates.items()})
+    rows = candidate_table(loaded, reference, intervals, transformed["settings"]["output_names"])
+    warn_if_unresolved(rows, reference["images"], max_accuracy_drop)
     chosen, reason = choose(rows, max_accuracy_drop, if_none_within_gate)
     for row in rows:
         log.info("%s%s", table_line(row), "  <- chosen" if row is chosen else "")

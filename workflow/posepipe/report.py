@@ -39,7 +39,7 @@ def metrics_rows(metrics: dict) -> list[list]:
 
 
 CANDIDATE_HEADER = [
-    "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop",
+    "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop [95% interval]",
     "min cosine", "min euclidean", "BF16 layers", "BF16 share", "size (bytes)", "shipped",
 ]  # fmt: skip
 
@@ -50,7 +50,7 @@ def candidate_rows(quantize_report: dict) -> list[list]:
         [
             f"``{row['recipe']}``",
             *(figure(row[part][name]) for part in ("box", "pose") for name in ("mAP50", "mAP50-95")),
-            figure(row["pose_mAP50-95_drop"]),
+            "{} [{:+.3f}, {:+.3f}]".format(figure(row["pose_mAP50-95_drop"]), *row["pose_mAP50-95_drop_interval"]),
             figure(row["cosine"]) if row["cosine"] is not None else "",
             figure(row["euclidean"]) if row["euclidean"] is not None else "",
             row["bf16_layer_count"],

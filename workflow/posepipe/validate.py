@@ -136,10 +136,13 @@ def device_inputs(dataset_dir: Path, height: int, width: int):
         yield path, image.shape[:2], decoder.to_input(decoder.letterbox(image, height, width))
 
 
-def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path, list], source: str) -> dict:
+def score_decoded(
+    dataset_dir: Path, height: int, width: int, outputs: dict[Path, list], source: str
+) -> tuple[dict, dict[str, dict]]:
     """Box and pose metrics of head outputs decoded as the MaixCAM runtime decodes them, for
     every keypoint_th of KEYPOINT_TH_GRID; the headline figures are those of the best one (by
-    pose mAP50-95, the lowest threshold on a tie), and state it.
+    pose mAP50-95, the lowest threshold on a tie), and state it. Also each val image's scoring
+    stats at that threshold (image name -> what posepipe.bootstrap resamples).
 
     Predictions come from `posepipe.decoder` (black letterbox, int boxes, per-class NMS on ints,
     keypoints under keypoint_th reported as dropped), in the original image's pixels; matching
@@ -151,9 +154,9 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
     data = read_data_yaml(dataset_dir)
     names = {int(i): name for i, name in data["names"].items()}
     k = data["kpt_shape"][0]
-    truth = {}  # read once: every keypoint_th is scored against the same labels
+    truth, val_folder = {}, dataset_dir / "images" / "val"  # labels read once, for every keypoint_th
     for path, (image_size, _) in outputs.items():
-        label = dataset_dir / "labels" / "val" / path.relative_to(dataset_dir / "images" / "val").with_suffix(".txt")
+        label = dataset_dir / "labels" / "val" / path.relative_to(val_folder).with_suffix(".txt")
         truth[path] = _ground_truth(label, image_size[1], image_size[0], k)
     n = decoder.anchor_count(height, width)
     channels, padding_max = len(names), 0.0
@@ -161,7 +164,8 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
         scores = decoder.split_outputs(head_outputs, n)[1]
         channels = scores.shape[0]  # nc, or nc + the zero channel padded in by the prune step
         padding_max = max(padding_max, float(np.abs(scores[len(names) :]).max(initial=0.0)))
-    curve = {th: _score_at(names, k, height, width, outputs, truth, th) for th in KEYPOINT_TH_GRID}
+    scored = {th: _score_at(names, k, height, width, outputs, truth, th) for th in KEYPOINT_TH_GRID}
+    curve = {th: figures for th, (figures, _) in scored.items()}
     best = max(KEYPOINT_TH_GRID, key=lambda th: (curve[th]["pose"]["mAP50-95"], -th))
     return {
         "weights": source,
@@ -174,10 +178,12 @@ def score_decoded(dataset_dir: Path, height: int, width: int, outputs: dict[Path
         "images": len(outputs),
         **curve[best],
         "keypoint_th_curve": [{"keypoint_th": th, "pose": curve[th]["pose"]} for th in KEYPOINT_TH_GRID],
-    }
+    }, {path.relative_to(val_folder).as_posix(): stats for path, stats in scored[best][1].items()}
 
 
-def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth: dict, keypoint_th: float) -> dict:
+def _score_at(
+    names: dict, k: int, height: int, width: int, outputs: dict, truth: dict, keypoint_th: float
+) -> tuple[dict, dict[str, dict]]:
     import torch
     from ultralytics.models.yolo.pose import PoseValidator
     from ultralytics.utils.metrics import OKS_SIGMA, PoseMetrics
@@ -186,7 +192,7 @@ def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth
 
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
     matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
-    metrics = PoseMetrics(names=names)
+    metrics, per_image = PoseMetrics(names=names), {}
     for path, (image_size, head_outputs) in outputs.items():
         detections = decoder.decode(
             head_outputs, (height, width), image_size, **DECODER_SETTINGS, keypoint_th=keypoint_th
@@ -203,16 +209,16 @@ def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth
             "cls": torch.tensor(gt_cls, dtype=torch.float32),
             "keypoints": torch.tensor(gt_keypoints, dtype=torch.float32),
         }
-        metrics.update_stats(
-            {
-                **matcher._process_batch(preds, batch),
-                "target_cls": gt_cls,
-                "target_img": np.unique(gt_cls),
-                "conf": preds["conf"].numpy(),
-                "pred_cls": preds["cls"].numpy(),
-                "im_name": path.name,
-            }
-        )
+        stats = {
+            **matcher._process_batch(preds, batch),
+            "target_cls": gt_cls,
+            "target_img": np.unique(gt_cls),
+            "conf": preds["conf"].numpy(),
+            "pred_cls": preds["cls"].numpy(),
+            "im_name": path.name,
+        }
+        metrics.update_stats(stats)
+        per_image[path] = stats
     metrics.process()
     return {
         "box": _summary(metrics.box.mean_results()),
@@ -224,11 +230,12 @@ def _score_at(names: dict, k: int, height: int, width: int, outputs: dict, truth
             }
             for index, class_id in enumerate(metrics.ap_class_index)
         },
-    }
+    }, per_image
 
 
-def evaluate_device_decoder(*, pruned_onnx: Path, dataset_dir: Path, config_dir: Path) -> dict:
-    """The pruned ONNX in float through onnxruntime, decoded and scored as on the device."""
+def evaluate_device_decoder(*, pruned_onnx: Path, dataset_dir: Path, config_dir: Path) -> tuple[dict, dict]:
+    """The pruned ONNX in float through onnxruntime, decoded and scored as on the device; and the
+    per-image stats (score_decoded)."""
     prepare(config_dir)
     import onnxruntime
 
@@ -244,10 +251,10 @@ def evaluate_device_decoder(*, pruned_onnx: Path, dataset_dir: Path, config_dir:
 
 def evaluate_simulated(
     *, outputs_dir: Path, dataset_dir: Path, imgsz: list[int], cvimodel_name: str, config_dir: Path
-) -> dict:
+) -> tuple[dict, dict]:
     """A cvimodel's outputs from TPU-MLIR's host simulator on the val images (quantize.simulate),
     decoded and scored as on the device: the accuracy the device will have, known before
-    anything is flashed."""
+    anything is flashed; and the per-image stats (score_decoded)."""
     prepare(config_dir)
     outputs = {}
     for entry in json.loads((Path(outputs_dir) / "index.json").read_text()):

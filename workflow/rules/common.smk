@@ -237,10 +237,15 @@ def shared_calibration(wildcards):
 
 
 def candidate_files(wildcards):
-    """Every recipe's cvimodel, report and val metrics, and the float model's metrics they are
-    held against, as named inputs."""
+    """Every recipe's cvimodel, report, val metrics and per-image stats, and the float model's
+    metrics and stats they are held against, as named inputs."""
     files = {
-        "reference": expand(rules.validate_device.output[0], model=wildcards.model)[0]
+        "reference": expand(
+            rules.validate_device.output.metrics, model=wildcards.model
+        )[0],
+        "reference_stats": expand(
+            rules.validate_device.output.stats, model=wildcards.model
+        )[0],
     }
     for recipe in RECIPES:
         outputs = {"recipe": recipe, "model": wildcards.model}
@@ -251,6 +256,9 @@ def candidate_files(wildcards):
             rules.quantize_candidate.output.report, **outputs
         )[0]
         files[f"metrics_{recipe}"] = expand(
-            rules.validate_candidate.output[0], **outputs
+            rules.validate_candidate.output.metrics, **outputs
+        )[0]
+        files[f"stats_{recipe}"] = expand(
+            rules.validate_candidate.output.stats, **outputs
         )[0]
     return files

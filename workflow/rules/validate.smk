@@ -42,7 +42,8 @@ rule validate_device:
         onnx=rules.prune.output.onnx,
         dataset=model_dataset,
     output:
-        metrics_json("device_float"),
+        metrics=metrics_json("device_float"),
+        stats="results/{model}/val-stats/device_float.npz",
     log:
         "results/logs/validate/{model}.device_float.log",
     conda:
@@ -61,7 +62,8 @@ rule validate_candidate:
         cvimodel=rules.quantize_candidate.output.cvimodel,
         dataset=model_dataset,
     output:
-        "results/{model}/quantize/{recipe}/metrics.json",
+        metrics="results/{model}/quantize/{recipe}/metrics.json",
+        stats="results/{model}/quantize/{recipe}/val-stats.npz",
     log:
         "results/logs/validate/{model}.{recipe}.log",
     benchmark:

@@ -10,10 +10,11 @@ run_rule(
     lambda: select(
         transform_json=Path(sm.input.transform) / "transform.json",
         candidates={
-            recipe: tuple(Path(sm.input[f"{kind}_{recipe}"]) for kind in ("cvimodel", "report", "metrics"))
+            recipe: tuple(Path(sm.input[f"{kind}_{recipe}"]) for kind in ("cvimodel", "report", "metrics", "stats"))
             for recipe in sm.params.recipes
         },
         reference_metrics=Path(sm.input.reference),
+        reference_stats=Path(sm.input.reference_stats),
         max_accuracy_drop=sm.params.max_accuracy_drop,
         if_none_within_gate=sm.params.if_none_within_gate,
         out_cvimodel=Path(sm.output.cvimodel),

@@ -4,6 +4,7 @@ device decodes, scored like the float models: what the device will score, before
 import json
 from pathlib import Path
 
+from posepipe.bootstrap import save_image_stats
 from posepipe.rule_entry import run_rule
 from posepipe.validate import evaluate_simulated
 
@@ -11,14 +12,15 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    result = evaluate_simulated(
+    result, per_image = evaluate_simulated(
         outputs_dir=Path(sm.input.outputs),
         dataset_dir=Path(sm.input.dataset),
         imgsz=sm.params.imgsz,
         cvimodel_name=Path(sm.input.cvimodel).name,
         config_dir=Path(sm.params.ultralytics_config),
     )
-    Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
+    Path(sm.output.metrics).write_text(json.dumps(result, indent=1) + "\n")
+    save_image_stats(Path(sm.output.stats), per_image)
 
 
 run_rule(main, sm.log[0])

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from posepipe.bootstrap import save_image_stats
 from posepipe.rule_entry import run_rule
 from posepipe.validate import evaluate_device_decoder
 
@@ -10,12 +11,13 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    result = evaluate_device_decoder(
+    result, per_image = evaluate_device_decoder(
         pruned_onnx=Path(sm.input.onnx),
         dataset_dir=Path(sm.input.dataset),
         config_dir=Path(sm.params.ultralytics_config),
     )
-    Path(sm.output[0]).write_text(json.dumps(result, indent=1) + "\n")
+    Path(sm.output.metrics).write_text(json.dumps(result, indent=1) + "\n")
+    save_image_stats(Path(sm.output.stats), per_image)
 
 
 run_rule(main, sm.log[0])

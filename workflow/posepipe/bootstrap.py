@@ -1,0 +1,85 @@
+"""How far the gate can trust a drop: a paired bootstrap over the val images of a candidate's
+pose mAP50-95 drop from the float model's.
+
+Scoring keeps, per val image, what Ultralytics' AP needs (each detection's pose true-positive
+flags at the ten OKS thresholds, its confidence and class; the image's labelled classes). A
+resample draws val images with replacement; the float model and the candidate are scored on the
+same draw, so what the interval measures is the drop, not the spread of the images."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+
+
+def save_image_stats(path: Path, per_image: dict[str, dict]) -> None:
+    """Per-image scoring stats (image name -> tp_p, conf, pred_cls, target_cls) as one .npz."""
+    names = sorted(per_image)
+    stats = [per_image[name] for name in names]
+    detections = np.cumsum([0] + [len(s["conf"]) for s in stats])
+    targets = np.cumsum([0] + [len(s["target_cls"]) for s in stats])
+    with open(path, "wb") as f:  # np.savez would add ".npz" to a name without it
+        np.savez(
+            f,
+            images=np.array(names, dtype=str),
+            tp_p=np.concatenate(
+                [np.asarray(s["tp_p"], dtype=bool).reshape(-1, 10) for s in stats] or [np.zeros((0, 10), bool)]
+            ),
+            conf=np.concatenate([np.asarray(s["conf"], dtype=np.float32) for s in stats] or [np.zeros(0, np.float32)]),
+            pred_cls=np.concatenate(
+                [np.asarray(s["pred_cls"], dtype=np.int32) for s in stats] or [np.zeros(0, np.int32)]
+            ),
+            target_cls=np.concatenate(
+                [np.asarray(s["target_cls"], dtype=np.int32) for s in stats] or [np.zeros(0, np.int32)]
+            ),
+            detections=detections,
+            targets=targets,
+        )
+
+
+def load_image_stats(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as stats:
+        return {key: stats[key] for key in stats.files}
+
+
+def pose_map(stats: dict, draw: np.ndarray) -> float:
+    """Pose mAP50-95 (Ultralytics' ap_per_class) of the val images `draw` (indices, repeats allowed)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    detections, targets = stats["detections"], stats["targets"]
+    pick = np.concatenate([np.arange(detections[i], detections[i + 1]) for i in draw] or [np.zeros(0, int)])
+    labelled = np.concatenate([np.arange(targets[i], targets[i + 1]) for i in draw] or [np.zeros(0, int)])
+    if not len(labelled):
+        return 0.0
+    ap = ap_per_class(stats["tp_p"][pick], stats["conf"][pick], stats["pred_cls"][pick], stats["target_cls"][labelled])[
+        5
+    ]
+    return float(ap.mean()) if ap.size else 0.0
+
+
+def resample_draws(image_count: int, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """(resamples, image_count) image indices, the same for every candidate of a model."""
+    return np.random.default_rng(seed).integers(0, image_count, size=(resamples, image_count))
+
+
+def pose_maps(stats: dict, draws: np.ndarray) -> np.ndarray:
+    """Pose mAP50-95 on each draw."""
+    return np.array([pose_map(stats, draw) for draw in draws])
+
+
+def drop_interval(reference_maps: np.ndarray, candidate_maps: np.ndarray, level: float = LEVEL) -> list[float]:
+    """The central `level` interval of the drop (reference - candidate), draw by draw."""
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(reference_maps - candidate_maps, [tail, 100 - tail])
+    return [round(float(low), 6), round(float(high), 6)]
+
+
+def images_to_resolve(image_count: int, interval: list[float], max_accuracy_drop: float) -> int:
+    """Roughly how many val images would narrow `interval` to `max_accuracy_drop` (its width
+    shrinks as one over the square root of the image count)."""
+    width = interval[1] - interval[0]
+    return math.ceil(image_count * (width / max_accuracy_drop) ** 2) if max_accuracy_drop > 0 else image_count
