@@ -6,53 +6,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SMALL_MODEL_RECIPES, assert_same_bytes, build_trained_candidate, write_json
-from posepipe.candidates import choose, select
+from posepipe.candidates import select
 from posepipe.errors import PosepipeError
 from posepipe.quantize import calibration_set
-from posepipe.tpu_mlir_commands import Recipe, settings_for_tools
-from posepipe.tpu_mlir_outputs import parse_similarity
-
-GOOD = {
-    "mean": [0, 0, 0],
-    "scale": [1 / 255] * 3,
-    "pixel_format": "rgb",
-    "processor": "cv181x",
-    "transform_tolerance": [0.99, 0.99],
-    "tpu_mlir_version": "1.28.1",
-}
-NAMES = ["/model.22/dfl/conv/Conv_output_0", "/model.22/Sigmoid_output_0", "/model.22/Concat_2_output_0"]
-
-
-def test_output_names_the_tools_cannot_take_are_refused():
-    with pytest.raises(PosepipeError, match="expected three names without commas"):
-        settings_for_tools(GOOD, "m", 224, 320, [*NAMES[:2], "a,b"])
-    assert settings_for_tools(GOOD, "m", 224, 320, NAMES).output_names == tuple(NAMES)
-
-
-def test_similarity_blocks_are_parsed():
-    text = """[/model.22/Sigmoid_output_0_Sigmoid]      SIMILAR [PASSED]
-    cosine_similarity      = 0.994240
-    euclidean_similarity   = 0.891998
-    sqnr_similarity        = 19.233851
-[/model.22/dfl/conv/Conv_output_0_Conv]  NOT_SIMLIAR [FAILED]
-    cosine_similarity      = 0.870473
-    euclidean_similarity   = 0.463223
-    sqnr_similarity        = 7.910240
-[images_Input] EQUAL [PASSED]
-min_similarity = (0.991118848323822, 0.8650580427041101, 16.158806085586548)
-npz compare PASSED.
-"""
-    blocks = parse_similarity(text)
-    assert blocks[0] == {
-        "tensor": "/model.22/Sigmoid_output_0_Sigmoid",
-        "verdict": "SIMILAR",
-        "passed": True,
-        "cosine": 0.99424,
-        "euclidean": 0.891998,
-        "sqnr": 19.233851,
-    }
-    assert blocks[1]["passed"] is False and blocks[1]["cosine"] == 0.870473
-    assert blocks[2] == {"tensor": "images_Input", "verdict": "EQUAL", "passed": True}
+from posepipe.tpu_mlir_commands import Recipe
 
 
 def test_calibration_draws_from_the_train_split_never_a_val_image(demo_data, tmp_path):
@@ -69,40 +26,6 @@ def test_calibration_draws_from_the_train_split_never_a_val_image(demo_data, tmp
     val_bytes = {p.read_bytes() for p in val}
     assert not any(p.read_bytes() in val_bytes for p in sample)
     assert calibration_set(train, 100) == train  # fewer than asked: all of them
-
-
-def row(recipe, share, size, pose, passed=True):
-    """A candidate of the table choose() reads: cost (BF16 share, size) and accuracy."""
-    return {
-        "recipe": recipe,
-        "bf16_share": share,
-        "size_bytes": size,
-        "pose": {"mAP50": pose, "mAP50-95": pose},
-        "pose_mAP50-95_drop": round(0.5 - pose, 6),  # against a float model at 0.5
-        "pose_mAP50-95_drop_interval": [round(0.49 - pose, 6), round(0.51 - pose, 6)],
-        "similarity_passed": passed,
-    }
-
-
-def test_the_cheapest_candidate_within_the_gate_is_chosen():
-    rows = [row("bf16", 1.0, 200, 0.50), row("head", 0.03, 101, 0.49), row("int8", 0.01, 100, 0.40)]
-    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8"  # a loose gate: the cheapest
-    assert choose(rows, 0.05, "fail")[0]["recipe"] == "head"  # a strict one: more BF16
-    assert choose(rows, 0.0, "fail")[0]["recipe"] == "bf16"
-    with pytest.raises(PosepipeError) as error:
-        choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45, passed=False)], 0.05, "fail")
-    message = str(error.value)
-    assert message.startswith("quantize: no recipe's cvimodel is within max_accuracy_drop 0.05") and "\n" not in message
-    assert "int8: pose mAP50-95 0.400 (drop +0.100, 95% interval [+0.090, +0.110])" in message
-    assert "head: pose mAP50-95 0.450" in message
-    assert "similarity missed" in message  # the better one missed the tools' check: not shipped either
-    chosen, reason = choose([row("int8", 0.01, 100, 0.40), row("head", 0.03, 101, 0.45)], 0.01, "most_accurate")
-    assert chosen["recipe"] == "head" and "most accurate" in reason
-
-
-def test_equal_costs_go_to_the_more_accurate():
-    rows = [row("int8_kl", 0.01, 100, 0.40), row("int8_mse", 0.01, 100, 0.45)]
-    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8_mse"
 
 
 # ---- real TPU-MLIR runs (venv route) on the trained small model: every kind of recipe ----
