@@ -41,7 +41,7 @@ def float_and_worse(tmp_path):
     return saved(tmp_path, "reference", reference), saved(tmp_path, "candidate", candidate)
 
 
-def test_on_every_image_once_it_is_ultralytics_pose_map(float_and_worse, tmp_path):
+def test_on_every_image_once_it_is_ultralytics_pose_map(tmp_path):
     rng = np.random.default_rng(2)
     per_image = {f"im{i}.jpg": image_stats(list(rng.random(3) < 0.6), rng, classes=2) for i in range(12)}
     per_image["empty.jpg"] = {**image_stats([], rng), "target_cls": np.zeros(0, np.float32)}

@@ -17,27 +17,24 @@ LEVEL = 0.95
 
 
 def save_image_stats(path: Path, per_image: dict[str, dict]) -> None:
-    """Per-image scoring stats (image name -> tp_p, conf, pred_cls, target_cls) as one .npz."""
-    names = sorted(per_image)
-    stats = [per_image[name] for name in names]
-    detections = np.cumsum([0] + [len(s["conf"]) for s in stats])
-    targets = np.cumsum([0] + [len(s["target_cls"]) for s in stats])
+    """Per-image scoring stats (image name -> tp_p, conf, pred_cls, target_cls) as one .npz:
+    each kind joined over the images, with the offsets where each image's rows start."""
+    stats = [per_image[name] for name in sorted(per_image)]
+
+    def joined(key: str, dtype, row_shape=()) -> np.ndarray:
+        rows = [np.asarray(s[key], dtype=dtype).reshape(-1, *row_shape) for s in stats]
+        return np.concatenate(rows) if rows else np.zeros((0, *row_shape), dtype)
+
     with open(path, "wb") as f:  # np.savez would add ".npz" to a name without it
         np.savez(
             f,
-            images=np.array(names, dtype=str),
-            tp_p=np.concatenate(
-                [np.asarray(s["tp_p"], dtype=bool).reshape(-1, 10) for s in stats] or [np.zeros((0, 10), bool)]
-            ),
-            conf=np.concatenate([np.asarray(s["conf"], dtype=np.float32) for s in stats] or [np.zeros(0, np.float32)]),
-            pred_cls=np.concatenate(
-                [np.asarray(s["pred_cls"], dtype=np.int32) for s in stats] or [np.zeros(0, np.int32)]
-            ),
-            target_cls=np.concatenate(
-                [np.asarray(s["target_cls"], dtype=np.int32) for s in stats] or [np.zeros(0, np.int32)]
-            ),
-            detections=detections,
-            targets=targets,
+            images=np.array(sorted(per_image), dtype=str),
+            tp_p=joined("tp_p", bool, (10,)),
+            conf=joined("conf", np.float32),
+            pred_cls=joined("pred_cls", np.int32),
+            target_cls=joined("target_cls", np.int32),
+            detections=np.cumsum([0] + [len(s["conf"]) for s in stats]),
+            targets=np.cumsum([0] + [len(s["target_cls"]) for s in stats]),
         )
 
 
@@ -55,10 +52,8 @@ def pose_map(stats: dict, draw: np.ndarray) -> float:
     labelled = np.concatenate([np.arange(targets[i], targets[i + 1]) for i in draw] or [np.zeros(0, int)])
     if not len(labelled):
         return 0.0
-    ap = ap_per_class(stats["tp_p"][pick], stats["conf"][pick], stats["pred_cls"][pick], stats["target_cls"][labelled])[
-        5
-    ]
-    return float(ap.mean()) if ap.size else 0.0
+    tp_p, conf, pred_cls = stats["tp_p"][pick], stats["conf"][pick], stats["pred_cls"][pick]
+    return float(ap_per_class(tp_p, conf, pred_cls, stats["target_cls"][labelled])[5].mean())
 
 
 def resample_draws(image_count: int, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:

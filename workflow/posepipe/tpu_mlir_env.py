@@ -154,12 +154,14 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
 # host that refuses the personality still runs the tool; its output then starts with
 # RANDOMIZED_ADDRESSES.
 RANDOMIZED_ADDRESSES = "posepipe: address randomization could not be turned off for TPU-MLIR"
+# OpenMP threads a tool takes unless the caller sets OMP_NUM_THREADS
+TOOL_THREADS = "2"
 # what a tool starts with: each variable as the shell expands it (the caller's value, or a default)
 TOOL_VARIABLES = {
     "PATH": "$PATH",
     "HOME": "$HOME",
     "TMPDIR": "${TMPDIR:-/tmp}",
-    "OMP_NUM_THREADS": "${OMP_NUM_THREADS:-2}",
+    "OMP_NUM_THREADS": "$OMP_NUM_THREADS",  # the caller's, or Runner's TOOL_THREADS
     "LC_ALL": "C.UTF-8",
 }
 _TOOL_SHELL = (
@@ -207,7 +209,7 @@ class Runner:
         return cls(kind, location or str(Path(sys.executable).parent.parent))
 
     def command(self, args: list[str], work_dir: Path) -> tuple[list[str], dict]:
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", TOOL_THREADS)}
         if self.kind in ("venv", "conda"):
             bin_dir = Path(self.location) / "bin"
             # the tools start each other by name: the environment's bin comes first on PATH
