@@ -3,6 +3,12 @@
 The demo lets the default config run on a fresh offline machine. Figures face the camera and
 are drawn left/right symmetric, so horizontal-flip augmentation with the COCO flip_idx stays
 consistent (a person's left side is on the image's right).
+
+Visibility follows COCO's conventions by rules a model can see in the pixels: a keypoint cut off
+by the frame or behind an opaque panel drawn in front of the figure is unlabelled (v=0, as COCO's
+annotators leave most hidden points), one behind a translucent panel is labelled occluded (v=1),
+the rest visible (v=2). Panels cover a figure from a random height down, so about a third of the
+keypoints end up unlabelled, as in COCO's person category.
 """
 
 import json
@@ -131,6 +137,32 @@ def draw_figure(draw: ImageDraw.ImageDraw, points: np.ndarray, height: float, rn
         draw.ellipse([x - size, y - size, x + size, y + size], fill=colour)
 
 
+# of the figures: a panel in front hides their lower part (v=0 there), a see-through one
+# covers it (v=1 there), or none
+PANELS = {"opaque": 0.7, "translucent": 0.2, "none": 0.1}
+
+
+def draw_panel(
+    image: Image.Image, rng: np.random.Generator, points: np.ndarray, slot: tuple[float, float]
+) -> tuple[str, np.ndarray]:
+    """Maybe a panel in front of a figure, from between its shoulders and its hips down to the frame's
+    bottom, across its slot: ("opaque" | "translucent" | "none", which keypoints it covers)."""
+    kind = str(rng.choice(list(PANELS), p=list(PANELS.values())))
+    shoulders, knees = points[5:7, 1].mean(), points[13:15, 1].mean()
+    top = rng.uniform(shoulders, shoulders + 0.5 * (knees - shoulders))
+    left, right = slot
+    covered = (points[:, 1] >= top) & (points[:, 0] >= left) & (points[:, 0] < right)
+    if kind == "none":
+        return kind, np.zeros(len(points), dtype=bool)
+    box = tuple(int(round(v)) for v in (left, top, right, image.height))
+    colour = np.array(_random_colour(rng, 60, 200), dtype=np.float32)
+    region = np.asarray(image.crop(box), dtype=np.float32)
+    alpha = 1.0 if kind == "opaque" else 0.45
+    blended = region * (1 - alpha) + colour * alpha
+    image.paste(Image.fromarray(np.round(blended).astype(np.uint8), "RGB"), box[:2])
+    return kind, covered
+
+
 def make_image(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, list[dict]]:
     """One image and its annotations (without ids): 0 to 3 figures in separate horizontal slots."""
     image = draw_background(rng, width, height)
@@ -149,15 +181,18 @@ def make_image(rng: np.random.Generator, width: int, height: int) -> tuple[Image
         )
         points = points + hip
         draw_figure(draw, points, figure_height, rng)
+        panel, covered = draw_panel(image, rng, points, (slot * slot_width, (slot + 1) * slot_width))
         inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
-        if not inside.any():
+        labelled = inside & ~(covered if panel == "opaque" else False)
+        if not labelled.any():
             continue
+        visibility = np.where(labelled, np.where(covered, 1, 2), 0)
         pad = 0.06 * figure_height
-        low = np.clip(points[inside].min(axis=0) - pad, 0, [width, height])
-        high = np.clip(points[inside].max(axis=0) + pad, 0, [width, height])
+        low = np.clip(points[labelled].min(axis=0) - pad, 0, [width, height])
+        high = np.clip(points[labelled].max(axis=0) + pad, 0, [width, height])
         keypoints = []
-        for (x, y), visible in zip(points, inside):
-            keypoints += [round(float(x), 2), round(float(y), 2), 2] if visible else [0, 0, 0]
+        for (x, y), v in zip(points, visibility):
+            keypoints += [round(float(x), 2), round(float(y), 2), int(v)] if v else [0, 0, 0]
         w, h = (high - low).tolist()
         annotations.append(
             {
@@ -165,7 +200,7 @@ def make_image(rng: np.random.Generator, width: int, height: int) -> tuple[Image
                 "area": round(w * h * 0.55, 2),
                 "iscrowd": 0,
                 "category_id": 1,
-                "num_keypoints": int(inside.sum()),
+                "num_keypoints": int(labelled.sum()),
                 "keypoints": keypoints,
             }
         )
