@@ -52,6 +52,16 @@ def write_dataset_files(workdir):
             id="mean-not-numbers",
         ),
         pytest.param(
+            set_key(["quantize", "pixel_format"], "bgr"),
+            "quantize.pixel_format: 'bgr' contradicts the model's input (RGB, mean 0.0, 0.0, 0.0, scale 1/255",
+            id="pixel-format-against-the-input-contract",
+        ),
+        pytest.param(
+            set_key(["quantize", "scale"], [1, 1, 1]),
+            "quantize.scale: [1, 1, 1] contradicts the model's input",
+            id="scale-against-the-input-contract",
+        ),
+        pytest.param(
             set_key(["quantize", "pixel_format"], "yuv"),
             "quantize.pixel_format: 'yuv' is not one of ['rgb', 'bgr']",
             id="pixel-format",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import IOU_TH, POSEPIPE_VERSION, box_iou, device_reference, run_snakemake, small_model_config, write_json
-from posepipe import decoder
+from posepipe import decoder, input_contract
 from posepipe.images import read_rgb
 
 
@@ -69,13 +69,13 @@ def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path],
     names = [o.name for o in pruned.get_outputs()]
     compared = 0
     for path in image_paths:
-        letterboxed = decoder.letterbox(read_rgb(path), *size)
-        model_input = {"images": decoder.to_input(letterboxed)}
+        letterboxed = input_contract.letterbox(read_rgb(path), *size)
+        model_input = {"images": input_contract.to_input(letterboxed)}
         outputs = pruned.run(names, model_input)
         (output0,) = full.run(["output0"], model_input)
         boxes, scores, classes, keypoints = ultralytics_predictions(model_dir / "train" / "best.pt", letterboxed, conf)
 
-        ours = decoder.decode(outputs, size, conf_th=conf, integer=False)
+        ours = decoder.decode(outputs, size, conf_th=conf, iou_th=IOU_TH, keypoint_th=0.5, integer=False)
         fragile = float_decisions_fragile(output0, conf, nc)
         if not fragile:
             assert len(ours) == len(boxes), f"{path.name}: {len(ours)} detections, Ultralytics {len(boxes)}"
@@ -99,7 +99,7 @@ def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path],
                 off = np.abs(points[compare] - keypoints[match][compare]).max()
                 assert off <= 2, f"{path.name}: keypoints {off:.1f} px off"
 
-        integer = decoder.decode(outputs, size, conf_th=conf, integer=True)
+        integer = decoder.decode(outputs, size, conf_th=conf, iou_th=IOU_TH, keypoint_th=0.5, integer=True)
         kept, candidates, fragile = device_reference(output0, conf, nc, size)
         if not fragile:
             assert len(integer) == len(kept), f"{path.name}: {len(integer)} int detections, reference {len(kept)}"

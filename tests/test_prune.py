@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import device_reference
-from posepipe import decoder
+from conftest import IOU_TH, device_reference
+from posepipe import decoder, input_contract
 from posepipe.errors import PosepipeError
 from posepipe.images import read_rgb
 from posepipe.prune import check_cut, prune
@@ -134,7 +134,7 @@ def test_scores_are_padded_so_that_the_runtime_tells_them_from_keypoints(multi_c
     assert outputs["scores"]["shape"] == [1, nc + 1, N] and outputs["scores"]["name"].endswith("_padded")
     assert description["check"]["max_abs_diff_outputs"] <= 1e-5  # the real channels are the full model's
 
-    model_input = {"images": decoder.to_input(decoder.letterbox(read_rgb(check_image), HEIGHT, WIDTH))}
+    model_input = {"images": input_contract.to_input(input_contract.letterbox(read_rgb(check_image), HEIGHT, WIDTH))}
     padded = onnxruntime.InferenceSession(str(tmp_path / "cut.onnx")).run(None, model_input)
     _, scores, keypoints = decoder.split_outputs(padded, N)  # the runtime's own matching rule
     assert scores.shape == (nc + 1, N) and keypoints.shape == (51, N) and not scores[nc:].any()
@@ -155,7 +155,7 @@ def test_scores_are_padded_so_that_the_runtime_tells_them_from_keypoints(multi_c
     gap = 5 + int(np.argmax(best[5:-1] - best[6:]))
     conf = float(best[gap] + best[gap + 1]) / 2
     kept, _, fragile = device_reference(output0, conf, nc, (HEIGHT, WIDTH))
-    found = decoder.decode(padded, (HEIGHT, WIDTH), conf_th=conf)
+    found = decoder.decode(padded, (HEIGHT, WIDTH), conf_th=conf, iou_th=IOU_TH, keypoint_th=0.5)
     assert all(d.class_id < nc for d in found) and found
     if not fragile:
         assert [(d.x, d.y, d.w, d.h, d.class_id) for d in found] == [(k[0], k[1], k[2], k[3], k[5]) for k in kept]

@@ -44,10 +44,16 @@ def test_the_rendered_front_page_shows_the_metrics_table(report_html, trained):
     assert f"{metrics['cvimodel']['box']['mAP50']:.3f}" in table and f"{metrics['pt']['pose']['mAP50']:.3f}" in table
     assert "outputs of the pruned graph" in dom and "/model.22/Concat_2_output_0" in dom
     assert "quantization similarity" in dom and "SIMILAR" in dom
-    assert len(re.findall(r'<img alt="small (training curves|predictions)" src="data:image/png;base64,', dom)) == 2
-    curve = dom[dom.index("pose mAP of the device decoder by keypoint_th") :]
-    assert f"{metrics['cvimodel']['keypoint_th_curve'][-1]['pose']['mAP50-95']:.3f}" in curve[: curve.index("</table>")]
-    assert '<img alt="small pose mAP50 by keypoint_th" src="data:image/png;base64,' in dom
+    images = r'<img alt="small (training curves|predictions|F1 by threshold)" src="data:image/png;base64,'
+    assert len(re.findall(images, dom)) == 3
+    shipped = metrics["cvimodel"]["thresholds"]
+    for table, curve in (("keypoints by keypoint_th", "keypoint_th_curve"), ("detections by conf_th", "conf_th_curve")):
+        rows = dom[dom.index(f"small: {table}") :]
+        rows = rows[: rows.index("</table>")]
+        last = metrics["cvimodel"][curve][-1]
+        assert "{:.3f} [{:.3f}, {:.3f}]".format(last["f1"], *last["f1_interval"]) in rows
+    # the val images are drawn at what the app ships
+    assert f"at the app's thresholds (score &gt; {shipped['conf_th']}, keypoints &gt; {shipped['keypoint_th']})" in dom
     candidates = dom[dom.index("small: quantization candidates") :]
     candidates = candidates[: candidates.index("</table>")]
     for row in metrics["quantization"]["candidates"]:  # every recipe, its figures and cost

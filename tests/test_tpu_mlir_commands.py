@@ -5,9 +5,6 @@ from posepipe.errors import PosepipeError
 from posepipe.tpu_mlir_commands import settings_for_tools
 
 GOOD = {
-    "mean": [0, 0, 0],
-    "scale": [1 / 255] * 3,
-    "pixel_format": "rgb",
     "processor": "cv181x",
     "transform_tolerance": [0.99, 0.99],
     "tpu_mlir_version": "1.28.1",

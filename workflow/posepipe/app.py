@@ -34,7 +34,7 @@ import os
 from maix import app, camera, display, image, nn, time
 
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), {mud!r})
-CONF_TH = {conf_th!r}  # draw a detection whose score is above this
+CONF_TH = {conf_th!r}  # draw a detection whose score is above this ({conf_th_source})
 IOU_TH = {iou_th!r}  # non-maximum suppression: boxes overlapping more are one object
 KEYPOINT_TH = {keypoint_th!r}  # draw a keypoint whose visibility is above this ({keypoint_th_source})
 SKELETON = {skeleton!r}  # keypoint pairs joined by a line (indices from 0)
@@ -67,19 +67,29 @@ def app_id(model: str) -> str:
     return "posepipe_" + re.sub(r"[^A-Za-z0-9_]", "_", model)
 
 
-def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured_keypoint_th=None) -> str:
-    """main.py's text; keypoint_th is the config's, else the best measured on the val images."""
+def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured: dict) -> str:
+    """main.py's text; `measured` is the shipped cvimodel's `thresholds` in metrics.json (the
+    config's where it pins them, else the F1-best on the val images)."""
     detector = {"yolov8": "YOLOv8", "yolo11": "YOLO11"}[model_type]
-    configured = settings["keypoint_th"] is not None
+
+    def value(key: str) -> float:
+        return float(settings[key] if settings[key] is not None else measured[key])
+
+    def source(key: str, figure: str) -> str:
+        if settings[key] is not None:
+            return "from the config"
+        return f"the best {figure} F1 of the shipped cvimodel on the val images, {measured[figure + '_f1']:.3f}"
+
     return MAIN_PY.format(
         name=settings["name"] or model,
         desc=_desc(model, skeleton),
         model=model,
         mud=mud,
-        conf_th=float(settings["conf_th"]),
+        conf_th=value("conf_th"),
+        conf_th_source=source("conf_th", "detection"),
         iou_th=float(settings["iou_th"]),
-        keypoint_th=float(settings["keypoint_th"] if configured else measured_keypoint_th),
-        keypoint_th_source="from the config" if configured else "the best for the shipped cvimodel on the val images",
+        keypoint_th=value("keypoint_th"),
+        keypoint_th_source=source("keypoint_th", "keypoint"),
         skeleton=[tuple(pair) for pair in skeleton],
         detector=detector,
     )
@@ -149,7 +159,7 @@ def build_app(
         staging.mkdir(parents=True)
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        measured = json.loads(Path(metrics).read_text())["cvimodel"]["decoder"]["keypoint_th"]
+        measured = json.loads(Path(metrics).read_text())["cvimodel"]["thresholds"]
         (staging / "main.py").write_text(main_py(model, Path(mud).name, model_type(mud), skeleton, settings, measured))
         info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
+from posepipe.input_contract import contract_faults
+
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
 WORKFLOW_OUTPUTS = "results/"
 # keys of earlier releases, and what took their place
@@ -85,5 +87,8 @@ def recipe_faults(config: dict) -> list[str]:
 def config_faults(config: dict, schema: dict, workdir: Path) -> list[str]:
     """Schema faults first; references and files are only looked at in a config of the right shape."""
     return schema_errors(config, schema) or (
-        unknown_datasets(config) + recipe_faults(config) + missing_files(config, workdir)
+        unknown_datasets(config)
+        + recipe_faults(config)
+        + contract_faults(config.get("quantize", {}))
+        + missing_files(config, workdir)
     )

@@ -2,7 +2,7 @@
 
 What MaixCDK's `maix_nn_yolo11.hpp` does (its `YOLOv8` class derives from it), step by step,
 so that float figures computed here are the figures the device will produce:
-- preprocessing: letterbox centred with black (0) padding, RGB, x / 255;
+- its input: posepipe.input_contract (a centred letterbox, black padding, RGB, x / 255);
 - the three outputs are told apart by shape, never by name: DFL distances [1,1,4,N];
   keypoints: another output with shape[1] % 3 == 0 and shape[2] == N (the last such); scores:
   the rest (see split_outputs);
@@ -35,6 +35,7 @@ class Detection:
     score: float
     points: list[int | float] = field(default_factory=list)  # x0, y0, x1, y1, ... ; (-1, -1) when dropped
     kept: list[bool] = field(default_factory=list)  # whether each keypoint passed keypoint_th
+    visibility: list[float] = field(default_factory=list)  # each keypoint's sigmoid(v), what keypoint_th meets
 
     @property
     def box_xyxy(self) -> tuple[float, float, float, float]:
@@ -43,25 +44,6 @@ class Detection:
 
 def anchor_count(height: int, width: int) -> int:
     return sum((height // s) * (width // s) for s in STRIDES)
-
-
-def letterbox(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """RGB uint8 image -> HxW RGB uint8, scaled to fit, centred, black padding (FIT_CONTAIN)."""
-    import cv2
-
-    ih, iw = image.shape[:2]
-    scale = min(width / iw, height / ih)
-    new_w, new_h = round(iw * scale), round(ih * scale)
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (iw, ih) else image
-    canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
-    return canvas
-
-
-def to_input(letterboxed: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB uint8 -> the float model input [1, 3, H, W] = x / 255 (mean 0, scale 1/255)."""
-    return (letterboxed.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
 
 def score_padding(num_classes: int) -> int:
@@ -137,12 +119,14 @@ def decode(
     outputs: list[np.ndarray],
     input_size: tuple[int, int],
     image_size: tuple[int, int] | None = None,
-    conf_th: float = 0.5,
-    iou_th: float = 0.45,
-    keypoint_th: float = 0.5,
+    *,
+    conf_th: float,
+    iou_th: float,
+    keypoint_th: float,
     integer: bool = True,
 ) -> list[Detection]:
     """Detections from the three head outputs; `input_size` and `image_size` are (height, width).
+    The thresholds are the runtime's `detect()` arguments, compared as it compares them.
 
     `integer=False` keeps coordinates as floats (everything else unchanged): the device's
     truncation moves a corner by up to 2 px, which is the only difference it makes."""
@@ -181,7 +165,8 @@ def decode(
         _clip(detection, width, height)
         s = strides[i]
         for j in range(k):
-            visible = 1.0 / (1.0 + np.exp(-raw_keypoints[3 * j + 2, i])) > keypoint_th
+            score = 1.0 / (1.0 + np.exp(-raw_keypoints[3 * j + 2, i]))
+            visible = score > keypoint_th
             if visible:
                 detection.points += [
                     number((raw_keypoints[3 * j, i] * np.float32(2.0) + np.float32(gx[i])) * s),
@@ -190,6 +175,7 @@ def decode(
             else:
                 detection.points += [-1, -1]
             detection.kept.append(bool(visible))
+            detection.visibility.append(float(score))
         detections.append(detection)
     if image_size is not None and tuple(image_size) != (height, width):
         _to_image(detections, (height, width), image_size, number)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posepipe import decoder, images
+from posepipe import decoder, images, input_contract
 from posepipe.errors import PosepipeError
 from posepipe.ultralytics_env import keep_caches_in
 
@@ -174,7 +174,7 @@ def check_cut(full, cut, names: dict[str, str], head: Head, image: np.ndarray, c
     `cut_names`: the cut's output of each role where it differs (the padded scores), whose
     extra channels must be exactly zero."""
     cut_names = {**names, **(cut_names or {})}
-    inputs = {"images": decoder.to_input(decoder.letterbox(image, head.height, head.width))}
+    inputs = {"images": input_contract.to_input(input_contract.letterbox(image, head.height, head.width))}
     exposed = _expose(full, list(names.values()))
     full_session = _session(exposed)
     wanted = ["output0", *names.values()]

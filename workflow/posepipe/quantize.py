@@ -258,9 +258,9 @@ def _deploy(
 
 def simulate(*, cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner: Runner, work_dir: Path, out_dir: Path):
     """The cvimodel through TPU-MLIR's host simulator (model_runner) on every val image,
-    preprocessed as the device does (validate.device_inputs): one .npz of head outputs per image
+    preprocessed as the device does (device_metrics.device_inputs): one .npz of head outputs per image
     in `out_dir`, and index.json naming each one's image and original size."""
-    from posepipe.validate import device_inputs
+    from posepipe.device_metrics import device_inputs
 
     work_dir = fresh_folder(work_dir)
     (work_dir / "inputs").mkdir()

@@ -13,8 +13,6 @@ from posepipe.validate import DECODED_SOURCES, METRIC_SOURCES
 
 GRID_COLUMNS = 4
 THUMB_WIDTH = 320
-# the decoder's thresholds as a user would set them on the device (not the 0.001 of mAP)
-DRAW_SETTINGS = {"conf_th": 0.5, "iou_th": 0.45, "keypoint_th": 0.5}
 
 
 def list_table(title: str, header: list[str], rows: list[list]) -> str:
@@ -72,36 +70,68 @@ def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list
     ]
 
 
-def keypoint_th_rows(metrics: dict) -> list[list]:
-    """Pose mAP of the device-decoded sources at each keypoint_th measured (validate.py)."""
+def threshold_rows(metrics: dict, curve: str, name: str) -> list[list]:
+    """Each threshold of an F1 curve (posepipe.thresholds) with every device-decoded source's
+    precision, recall, F1 and its 95% interval (and pose mAP50-95 where the curve has it)."""
     sources = [source for source in DECODED_SOURCES if source in metrics]
-    curves = {source: metrics[source]["keypoint_th_curve"] for source in sources}
-    thresholds = [point["keypoint_th"] for point in curves[sources[0]]] if sources else []
-    return [
-        [th, *(figure(curves[s][i]["pose"][name]) for s in sources for name in ("mAP50", "mAP50-95"))]
-        for i, th in enumerate(thresholds)
-    ]
+    rows = []
+    for i, point in enumerate(metrics[sources[0]][curve] if sources else []):
+        row = [point[name]]
+        for source in sources:
+            at = metrics[source][curve][i]
+            row += [
+                figure(at["precision"]),
+                figure(at["recall"]),
+                "{} [{:.3f}, {:.3f}]".format(figure(at["f1"]), *at["f1_interval"]),
+            ]
+            row += [figure(at["pose"]["mAP50-95"])] if "pose" in at else []
+        rows.append(row)
+    return rows
 
 
-def keypoint_th_png(metrics: dict) -> bytes:
+def threshold_header(metrics: dict, name: str, with_pose: bool) -> list[str]:
+    parts = ["precision", "recall", "F1 [95% interval]"] + (["pose mAP50-95"] if with_pose else [])
+    return [name, *(f"{source} {part}" for source in DECODED_SOURCES if source in metrics for part in parts)]
+
+
+def thresholds_png(metrics: dict) -> bytes:
+    """The detection F1 by conf_th and the keypoint F1 by keypoint_th, with their intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    for source in DECODED_SOURCES:
-        if source in metrics:
-            curve = metrics[source]["keypoint_th_curve"]
-            ax.plot([p["keypoint_th"] for p in curve], [p["pose"]["mAP50"] for p in curve], marker="o", label=source)
-    ax.set_xlabel("keypoint_th")
-    ax.set_ylabel("pose mAP50")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    for ax, (curve, name) in zip(axes, (("conf_th_curve", "conf_th"), ("keypoint_th_curve", "keypoint_th"))):
+        for source in DECODED_SOURCES:
+            if source in metrics:
+                points = metrics[source][curve]
+                x = [p[name] for p in points]
+                line = ax.plot(x, [p["f1"] for p in points], marker="o", markersize=3, label=source)[0]
+                low, high = zip(*(p["f1_interval"] for p in points))
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+                chosen = metrics[source]["thresholds"][name]
+                ax.axvline(chosen, color=line.get_color(), linestyle=":", linewidth=1)
+        ax.set_xlabel(name)
+        ax.set_ylabel("detection F1" if name == "conf_th" else "keypoint F1")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def thresholds_note(metrics: dict) -> str:
+    shipped = metrics["cvimodel"]["thresholds"]
+    return (
+        f"The app draws a detection above conf_th {shipped['conf_th']} ({shipped['conf_th_from']}: detection F1 "
+        f"{shipped['detection_f1']:.3f}) and a keypoint above keypoint_th {shipped['keypoint_th']} "
+        f"({shipped['keypoint_th_from']}: keypoint F1 {shipped['keypoint_f1']:.3f}), "
+        f"NMS at iou_th {shipped['iou_th']}. "
+        "F1 is chosen on, not pose mAP: OKS ignores keypoints the ground truth leaves unlabelled, so pose mAP "
+        "can only fall as keypoint_th rises. Intervals: 95%, bootstrap over the val images.\n"
+    )
 
 
 def padding_note(pruned: dict) -> str:
@@ -137,12 +167,18 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
             [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
         ),
         padding_note(pruned),
+        thresholds_note(metrics),
         list_table(
-            f"{model}: pose mAP of the device decoder by keypoint_th (headline: the best; the app: the cvimodel's)",
-            ["keypoint_th", *(f"{s} pose {n}" for s in DECODED_SOURCES if s in metrics for n in ("mAP50", "mAP50-95"))],
-            keypoint_th_rows(metrics),
+            f"{model}: detections by conf_th (device decoder)",
+            threshold_header(metrics, "conf_th", with_pose=False),
+            threshold_rows(metrics, "conf_th_curve", "conf_th"),
         ),
-        embedded_png(f"{model} pose mAP50 by keypoint_th", keypoint_th_png(metrics)),
+        list_table(
+            f"{model}: keypoints by keypoint_th (device decoder, detections shown at the app's conf_th)",
+            threshold_header(metrics, "keypoint_th", with_pose=True),
+            threshold_rows(metrics, "keypoint_th_curve", "keypoint_th"),
+        ),
+        embedded_png(f"{model} F1 by threshold", thresholds_png(metrics)),
         f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
         f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
         f"at most {quantize_report['gate']['max_accuracy_drop']} under the pruned float model's, similarity check "
@@ -159,20 +195,22 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
         ),
         f"Training curves of {model}:\n",
         embedded_png(f"{model} training curves", curves_png),
-        f"Val images of {model} through the pruned ONNX and the device decoder "
-        f"(score >= {DRAW_SETTINGS['conf_th']}, keypoints >= {DRAW_SETTINGS['keypoint_th']}):\n",
+        f"Val images of {model} through the pruned ONNX and the device decoder, at the app's thresholds "
+        f"(score > {metrics['cvimodel']['thresholds']['conf_th']}, keypoints > "
+        f"{metrics['cvimodel']['thresholds']['keypoint_th']}):\n",
         embedded_png(f"{model} predictions", grid_png),
     ]
     return "\n".join(parts)
 
 
-def prediction_grid(pruned_onnx: Path, dataset_dir: Path, count: int) -> bytes:
-    """The first `count` val images with the decoded boxes and kept keypoints drawn, as one PNG."""
+def prediction_grid(pruned_onnx: Path, dataset_dir: Path, count: int, thresholds: dict) -> bytes:
+    """The first `count` val images with the boxes and keypoints the app would draw at
+    `thresholds` (metrics.json's, of the shipped cvimodel), as one PNG."""
     import onnxruntime
     from PIL import Image, ImageDraw
 
     from posepipe import decoder
-    from posepipe.validate import device_inputs
+    from posepipe.device_metrics import device_inputs
 
     session = onnxruntime.InferenceSession(str(pruned_onnx), providers=["CPUExecutionProvider"])
     height, width = session.get_inputs()[0].shape[2:]
@@ -181,7 +219,10 @@ def prediction_grid(pruned_onnx: Path, dataset_dir: Path, count: int) -> bytes:
     for index, (path, size, array) in enumerate(device_inputs(dataset_dir, height, width)):
         if index == count:
             break
-        detections = decoder.decode(session.run(names, {"images": array}), (height, width), size, **DRAW_SETTINGS)
+        detections = decoder.decode(
+            session.run(names, {"images": array}), (height, width), size,
+            **{key: thresholds[key] for key in ("conf_th", "iou_th", "keypoint_th")},
+        )  # fmt: skip
         image = Image.open(path).convert("RGB")
         draw = ImageDraw.Draw(image)
         for d in detections:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from posepipe import input_contract
 from posepipe.errors import PosepipeError
 
 # the config schema, beside the package (a module read from git passes full recipes, which
@@ -31,10 +32,11 @@ class QuantizeSettings:
     tpu_mlir_version: str
 
 
-# The config's quantize keys that model_transform is told (the rest of QuantizeSettings comes
-# from the model and its pruned graph): a change to one reruns every candidate.
-CONFIGURED_KEYS = ("mean", "scale", "pixel_format", "processor", "transform_tolerance", "tpu_mlir_version")
-_NUMBER_LISTS = {"mean", "scale", "transform_tolerance"}
+# The config's quantize keys that model_transform is told (the input's mean, scale and pixel
+# format are posepipe.input_contract's; the rest comes from the model and its pruned graph): a
+# change to one reruns every candidate.
+CONFIGURED_KEYS = ("processor", "transform_tolerance", "tpu_mlir_version")
+_NUMBER_LISTS = {"transform_tolerance"}
 
 
 def settings_for_tools(
@@ -53,6 +55,9 @@ def settings_for_tools(
         height=height,
         width=width,
         output_names=tuple(output_names),
+        mean=input_contract.MEAN,
+        scale=input_contract.SCALE,
+        pixel_format=input_contract.PIXEL_FORMAT,
         **{key: configured[key] for key in CONFIGURED_KEYS},
     )
 

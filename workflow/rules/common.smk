@@ -74,6 +74,8 @@ MODELS = {
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
 APP = with_defaults(config.get("app", {}), "app")
 APP["version"] = APP["version"] or POSEPIPE_VERSION
+# what scoring shares with the app: its iou_th, and conf_th / keypoint_th where the config pins them
+APP_THRESHOLDS = {key: APP[key] for key in ("conf_th", "iou_th", "keypoint_th")}
 # every recipe with the schema's defaults: what a candidate's rule gets, so that a change to
 # one recipe reruns that candidate only
 RECIPES = {

@@ -49,6 +49,7 @@ rule validate_device:
     conda:
         "../../envs/train.yaml"
     params:
+        thresholds=APP_THRESHOLDS,
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/validate_device.py"
@@ -72,6 +73,7 @@ rule validate_candidate:
         "../../envs/train.yaml"
     params:
         imgsz=model_setting("imgsz"),
+        thresholds=APP_THRESHOLDS,
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/validate_candidate.py"

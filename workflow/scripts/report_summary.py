@@ -12,13 +12,15 @@ sm = snakemake  # noqa: F821
 
 def main():
     prepare(Path(sm.params.ultralytics_config))
+    metrics = json.loads(Path(sm.input.metrics).read_text())
+    shipped = metrics["cvimodel"]["thresholds"]
     text = summary_rst(
         sm.wildcards.model,
-        json.loads(Path(sm.input.metrics).read_text()),
+        metrics,
         json.loads(Path(sm.input.pruned).read_text()),
         json.loads(Path(sm.input.quantize_report).read_text()),
         Path(sm.input.curves).read_bytes(),
-        prediction_grid(Path(sm.input.pruned_onnx), Path(sm.input.dataset), sm.params.grid_images),
+        prediction_grid(Path(sm.input.pruned_onnx), Path(sm.input.dataset), sm.params.grid_images, shipped),
     )
     Path(sm.output[0]).write_text(text)
 

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from posepipe.bootstrap import save_image_stats
+from posepipe.device_metrics import evaluate_simulated
 from posepipe.rule_entry import run_rule
-from posepipe.validate import evaluate_simulated
 
 sm = snakemake  # noqa: F821
 
@@ -17,6 +17,7 @@ def main():
         dataset_dir=Path(sm.input.dataset),
         imgsz=sm.params.imgsz,
         cvimodel_name=Path(sm.input.cvimodel).name,
+        app=sm.params.thresholds,
         config_dir=Path(sm.params.ultralytics_config),
     )
     Path(sm.output.metrics).write_text(json.dumps(result, indent=1) + "\n")

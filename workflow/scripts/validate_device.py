@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from posepipe.bootstrap import save_image_stats
+from posepipe.device_metrics import evaluate_device_decoder
 from posepipe.rule_entry import run_rule
-from posepipe.validate import evaluate_device_decoder
 
 sm = snakemake  # noqa: F821
 
@@ -14,6 +14,7 @@ def main():
     result, per_image = evaluate_device_decoder(
         pruned_onnx=Path(sm.input.onnx),
         dataset_dir=Path(sm.input.dataset),
+        app=sm.params.thresholds,
         config_dir=Path(sm.params.ultralytics_config),
     )
     Path(sm.output.metrics).write_text(json.dumps(result, indent=1) + "\n")

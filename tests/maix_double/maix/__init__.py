@@ -1,9 +1,11 @@
 """A recording test double of the small part of MaixPy's `maix` API that the generated app uses.
 
 MaixPy's x86 wheel needs glibc 2.38 and cannot import on these machines, so the app's main.py
-runs against this stand-in: the detector returns the objects listed in the JSON file named by
-$MAIX_DOUBLE_DETECTIONS (one list per frame), `app.need_exit()` turns true after those frames,
-and every drawing call is appended to the JSON lines file $MAIX_DOUBLE_RECORD.
+runs against this stand-in: for each frame of the JSON file named by $MAIX_DOUBLE_DETECTIONS,
+the detector returns the objects listed there, or, where the frame names an .npz of the model's
+three head outputs, what the runtime makes of them at the thresholds the app passes (decoded by
+posepipe.decoder, the runtime's post-processing reproduced). `app.need_exit()` turns true after
+those frames, and every drawing call is appended to the JSON lines file $MAIX_DOUBLE_RECORD.
 """
 
 import json
@@ -46,6 +48,9 @@ class _Display:
         _record("show")
 
 
+_OBJECT_FIELDS = ("x", "y", "w", "h", "class_id", "score", "points")
+
+
 class _Detector:
     labels = ["thing", "other"]
 
@@ -63,7 +68,17 @@ class _Detector:
 
     def detect(self, img, conf_th=0.5, iou_th=0.45, keypoint_th=0.5):
         _record("detect", conf_th, iou_th, keypoint_th)
-        return [SimpleNamespace(**obj) for obj in _FRAMES[_frame["index"]]]
+        frame = _FRAMES[_frame["index"]]
+        if isinstance(frame, dict):
+            import numpy as np
+            from posepipe import decoder
+
+            with np.load(frame["head_outputs"]) as saved:
+                outputs = [saved[name] for name in saved.files]
+            size = (self.input_height(), self.input_width())
+            found = decoder.decode(outputs, size, conf_th=conf_th, iou_th=iou_th, keypoint_th=keypoint_th)
+            return [SimpleNamespace(**{key: getattr(d, key) for key in _OBJECT_FIELDS}) for d in found]
+        return [SimpleNamespace(**obj) for obj in frame]
 
 
 class YOLOv8(_Detector):
