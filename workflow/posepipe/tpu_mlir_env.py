@@ -228,9 +228,10 @@ class Runner:
         raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")
 
     def run(self, args: list[str], work_dir: Path) -> subprocess.CompletedProcess:
-        """One tool in `work_dir`, its output captured as text."""
+        """One tool in `work_dir`, its output captured as text (bytes that are not UTF-8, which
+        the tools print at times, replaced rather than failing the job)."""
         argv, env = self.command(args, work_dir)
-        result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True)
+        result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True, errors="replace")
         warn_if_randomized(result.stderr)
         return result
 
