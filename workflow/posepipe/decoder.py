@@ -133,14 +133,26 @@ def decode(
     number = int if integer else float
     height, width = input_size
     n = anchor_count(height, width)
-    dfl, scores, raw_keypoints = split_outputs(outputs, n)
-    dfl, scores, raw_keypoints = (np.asarray(a, dtype=np.float32) for a in (dfl, scores, raw_keypoints))
+    dfl, scores, raw_keypoints = (np.asarray(a, dtype=np.float32) for a in split_outputs(outputs, n))
+    grid = anchors(height, width)
+    candidates = _boxes_above(dfl, scores, grid, conf_th, number)
+    detections = []
+    for i, detection in _non_maximum_suppressed(candidates, iou_th):
+        _clip(detection, width, height)
+        _add_keypoints(detection, raw_keypoints[:, i], grid[0][i], grid[1][i], grid[2][i], keypoint_th, number)
+        detections.append(detection)
+    if image_size is not None and tuple(image_size) != (height, width):
+        _to_image(detections, (height, width), image_size, number)
+    return detections
+
+
+def _boxes_above(dfl: np.ndarray, scores: np.ndarray, grid: tuple, conf_th: float, number) -> list:
+    """(anchor, detection) of every anchor whose best class score is above conf_th, highest first."""
+    gx, gy, strides = grid
     class_ids = scores.argmax(axis=0)  # numpy's argmax, like the runtime's, takes the first maximum
-    best = scores[class_ids, np.arange(n)]
-    selected = np.flatnonzero(best > conf_th)
-    gx, gy, strides = anchors(height, width)
+    best = scores[class_ids, np.arange(scores.shape[1])]
     candidates = []
-    for i in selected:
+    for i in np.flatnonzero(best > conf_th):
         s = strides[i]
         x1 = (np.float32(gx[i]) + np.float32(0.5) - dfl[0, i]) * s
         y1 = (np.float32(gy[i]) + np.float32(0.5) - dfl[1, i]) * s
@@ -149,6 +161,11 @@ def decode(
         detection = Detection(number(x1), number(y1), number(w), number(h), int(class_ids[i]), float(best[i]))
         candidates.append((i, detection))
     candidates.sort(key=lambda item: -item[1].score)  # stable: equal scores keep anchor order
+    return candidates
+
+
+def _non_maximum_suppressed(candidates: list, iou_th: float) -> list:
+    """The candidates no higher-scoring one of their class overlaps by more than iou_th."""
     suppressed = [False] * len(candidates)
     for a in range(len(candidates)):
         if suppressed[a]:
@@ -157,29 +174,23 @@ def decode(
             same_class = candidates[a][1].class_id == candidates[b][1].class_id
             if not suppressed[b] and same_class and _iou(candidates[a][1], candidates[b][1]) > iou_th:
                 suppressed[b] = True
-    detections = []
-    k = raw_keypoints.shape[0] // 3
-    for (i, detection), gone in zip(candidates, suppressed):
-        if gone:
-            continue
-        _clip(detection, width, height)
-        s = strides[i]
-        for j in range(k):
-            score = 1.0 / (1.0 + np.exp(-raw_keypoints[3 * j + 2, i]))
-            visible = score > keypoint_th
-            if visible:
-                detection.points += [
-                    number((raw_keypoints[3 * j, i] * np.float32(2.0) + np.float32(gx[i])) * s),
-                    number((raw_keypoints[3 * j + 1, i] * np.float32(2.0) + np.float32(gy[i])) * s),
-                ]
-            else:
-                detection.points += [-1, -1]
-            detection.kept.append(bool(visible))
-            detection.visibility.append(float(score))
-        detections.append(detection)
-    if image_size is not None and tuple(image_size) != (height, width):
-        _to_image(detections, (height, width), image_size, number)
-    return detections
+    return [candidate for candidate, gone in zip(candidates, suppressed) if not gone]
+
+
+def _add_keypoints(detection: Detection, raw: np.ndarray, gx, gy, s, keypoint_th: float, number) -> None:
+    """The anchor's keypoints (raw: its 3K values), (-1, -1) where the visibility is not above keypoint_th."""
+    for j in range(len(raw) // 3):
+        score = 1.0 / (1.0 + np.exp(-raw[3 * j + 2]))
+        visible = score > keypoint_th
+        if visible:
+            detection.points += [
+                number((raw[3 * j] * np.float32(2.0) + np.float32(gx)) * s),
+                number((raw[3 * j + 1] * np.float32(2.0) + np.float32(gy)) * s),
+            ]
+        else:
+            detection.points += [-1, -1]
+        detection.kept.append(bool(visible))
+        detection.visibility.append(float(score))
 
 
 def _to_image(detections: list[Detection], input_size: tuple[int, int], image_size: tuple[int, int], number) -> None:
