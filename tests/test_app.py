@@ -43,7 +43,7 @@ def a_thing(points: list) -> dict:
 def test_the_app_draws_the_dataset_s_own_skeleton(tmp_path):
     """K = 4 with a skeleton of its own (not COCO's 17): lines only where both ends were found."""
     skeleton = [[0, 1], [1, 2], [2, 3]]
-    source = main_py("hands", "hands.mud", "yolo11", skeleton, SETTINGS, MEASURED)
+    source = main_py("hands", "hands.mud", "yolo11", skeleton, SETTINGS, MEASURED, 120.0)
     compile(source, "main.py", "exec")
     calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21, -1, -1, 40, 41])], []])
     assert calls[0] == ["detector", "YOLO11", "hands.mud"] and ["camera", 320, 224, "RGB888"] in calls
@@ -56,11 +56,11 @@ def test_the_app_draws_the_dataset_s_own_skeleton(tmp_path):
 
 def test_thresholds_are_the_measured_f1_best_unless_configured():
     unpinned = {**SETTINGS, "conf_th": None, "keypoint_th": None}
-    measured = main_py("m", "m.mud", "yolov8", [], unpinned, MEASURED)
+    measured = main_py("m", "m.mud", "yolov8", [], unpinned, MEASURED, 120.0)
     assert "CONF_TH = 0.35  # draw a detection whose score is above this (the best detection F1 of the" in measured
     assert "KEYPOINT_TH = 0.6  # draw a keypoint whose visibility is above this (the best keypoint F1 of" in measured
     assert "cvimodel on the val images, 0.750)" in measured and "IOU_TH = 0.45" in measured
-    pinned = main_py("m", "m.mud", "yolov8", [], SETTINGS, {**MEASURED, "conf_th": 0.5, "keypoint_th": 0.3})
+    pinned = main_py("m", "m.mud", "yolov8", [], SETTINGS, {**MEASURED, "conf_th": 0.5, "keypoint_th": 0.3}, 120.0)
     assert "CONF_TH = 0.5  # draw a detection whose score is above this (from the config)" in pinned
     assert "KEYPOINT_TH = 0.3  # draw a keypoint whose visibility is above this (from the config)" in pinned
 
@@ -90,7 +90,7 @@ def test_the_app_draws_the_keypoints_the_model_sees_and_none_it_marks_not_visibl
     objects = [(100, 0.9, [visible, hidden, visible, hidden]), (700, 0.8, [hidden, visible, visible, visible])]
     np.savez(tmp_path / "outputs.npz", *head_outputs(224, 320, objects, k=4))
     unpinned = {**SETTINGS, "conf_th": None, "keypoint_th": None}
-    source = main_py("hands", "hands.mud", "yolo11", [[0, 1], [1, 2], [2, 3]], unpinned, MEASURED)
+    source = main_py("hands", "hands.mud", "yolo11", [[0, 1], [1, 2], [2, 3]], unpinned, MEASURED, 120.0)
     calls = run_app(tmp_path, source, [{"head_outputs": str(tmp_path / "outputs.npz")}])
     assert [c for c in calls if c[0] == "detect"] == [["detect", 0.35, 0.45, 0.6]]
     expected = decoder.decode(
@@ -117,7 +117,7 @@ def test_the_app_draws_the_keypoints_the_model_sees_and_none_it_marks_not_visibl
 
 
 def test_the_app_draws_no_lines_without_a_skeleton(tmp_path):
-    source = main_py("dots", "dots.mud", "yolov8", [], SETTINGS, MEASURED)
+    source = main_py("dots", "dots.mud", "yolov8", [], SETTINGS, MEASURED, 120.0)
     calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21])]])
     assert calls[0] == ["detector", "YOLOv8", "dots.mud"]
     assert not [c for c in calls if c[0] == "line"] and len([c for c in calls if c[0] == "circle"]) == 2

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SMALL_MODEL_RECIPES, assert_same_bytes, build_trained_candidate, write_json
+from posepipe import device_speed
 from posepipe.candidates import select
 from posepipe.errors import PosepipeError
 from posepipe.quantize import calibration_set
@@ -77,7 +78,8 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
     rows = {r["recipe"]: r for r in report["candidates"]}
     assert list(rows) == [r["name"] for r in SMALL_MODEL_RECIPES]
     # max_accuracy_drop 1.0 (conftest): every candidate is within it, so the cheapest ships
-    assert report["chosen"]["recipe"] == "int8" == min(rows, key=lambda r: rows[r]["bf16_share"])
+    assert report["chosen"]["recipe"] == "int8" == min(rows, key=lambda r: rows[r]["estimated_ms"])
+    assert rows["bf16"]["estimated_ms"] > max(rows[r]["estimated_ms"] for r in ("int8", "int8_mixed", "int8_bf16_head"))
     assert_same_bytes(results / "small" / "small.cvimodel", results / "small" / "quantize" / "int8" / "small.cvimodel")
     metrics = json.loads((results / "small" / "metrics.json").read_text())
     device = metrics["device_float"]["pose"]["mAP50-95"]
@@ -88,6 +90,9 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
         low, high = candidate["pose_mAP50-95_drop_interval"]  # paired bootstrap (tests/test_bootstrap.py)
         assert -1 <= low <= high <= 1
         assert candidate["bf16_layer_count"] == len(candidate_report(trained, name)["bf16"]["layers"])
+        # the estimate: TPU-MLIR's cost of the built model, through the calibrated speed model
+        assert candidate["cost"] == candidate_report(trained, name)["cost"] and candidate["cost"]["group_cost"] > 0
+        assert candidate["estimated_fps"] == pytest.approx(1000 / candidate["estimated_ms"], abs=0.1)
     assert metrics["quantization"]["candidates"] == report["candidates"]
     assert metrics["cvimodel"]["recipe"] == "int8"
     provenance = json.loads((results / "small" / "provenance.json").read_text())
@@ -118,6 +123,7 @@ def strict_gate_arguments(trained: Path, tmp_path: Path, worse: str | None = Non
         reference_metrics=model / "metrics" / "device_float.json",
         reference_stats=model / "val-stats" / "device_float.npz",
         if_none_within_gate="fail",
+        speed=device_speed.calibration(),
         out_cvimodel=tmp_path / "small.cvimodel",
         out_report=tmp_path / "report.json",
         out_metrics=tmp_path / "metrics.json",
@@ -137,14 +143,14 @@ def test_a_gate_the_cheapest_misses_takes_the_next_cheapest_within_it(trained, t
     """The cheapest candidate made the least accurate by 0.05 on purpose; the gate set between its
     drop and the others': the cheapest of the rest ships, a candidate with more BF16."""
     rows = json.loads((trained / "results/small/quantize/report.json").read_text())["candidates"]
-    cheapest = min(rows, key=lambda r: (r["bf16_share"], r["size_bytes"]))
+    cheapest = min(rows, key=lambda r: (r["estimated_ms"], r["size_bytes"]))
     others = [r for r in rows if r is not cheapest and r["similarity_passed"]]
     worst_other = max(r["pose_mAP50-95_drop"] for r in others)
     by = worst_other - cheapest["pose_mAP50-95_drop"] + 0.05
     arguments = strict_gate_arguments(trained, tmp_path, worse=cheapest["recipe"], by=by)
     chosen = select(**arguments, max_accuracy_drop=worst_other + 0.025)["chosen"]["recipe"]
-    expected = min(others, key=lambda r: (r["bf16_share"], r["size_bytes"], -r["pose"]["mAP50-95"]))
-    assert chosen == expected["recipe"] != cheapest["recipe"] and expected["bf16_share"] > cheapest["bf16_share"]
+    expected = min(others, key=lambda r: (r["estimated_ms"], r["size_bytes"], -r["pose"]["mAP50-95"]))
+    assert chosen == expected["recipe"] != cheapest["recipe"] and expected["estimated_ms"] > cheapest["estimated_ms"]
     assert_same_bytes(tmp_path / "small.cvimodel", arguments["candidates"][chosen][0])
 
 

@@ -67,9 +67,9 @@ def app_id(model: str) -> str:
     return "posepipe_" + re.sub(r"[^A-Za-z0-9_]", "_", model)
 
 
-def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured: dict) -> str:
+def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured: dict, fps: float) -> str:
     """main.py's text; `measured` is the shipped cvimodel's `thresholds` in metrics.json (the
-    config's where it pins them, else the F1-best on the val images)."""
+    config's where it pins them, else the F1-best on the val images), `fps` its estimated speed."""
     detector = {"yolov8": "YOLOv8", "yolo11": "YOLO11"}[model_type]
 
     def value(key: str) -> float:
@@ -82,7 +82,7 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
 
     return MAIN_PY.format(
         name=settings["name"] or model,
-        desc=_desc(model, skeleton),
+        desc=_desc(model, skeleton, fps),
         model=model,
         mud=mud,
         conf_th=value("conf_th"),
@@ -95,19 +95,28 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
     )
 
 
-def _desc(model: str, skeleton: list) -> str:
+def _desc(model: str, skeleton: list, fps: float) -> str:
     drawn = f"a skeleton of {len(skeleton)} lines" if skeleton else "the keypoints (the dataset has no skeleton)"
-    return f"pose detection with {model}, drawing boxes, labels, scores and {drawn}"
+    speed = f"about {fps:.0f} fps estimated before flashing (posepipe.device_speed)"
+    return f"pose detection with {model}, drawing boxes, labels, scores and {drawn}; {speed}"
 
 
-def app_yaml(model: str, files: list[str], skeleton: list, settings: dict) -> dict:
+def shipped_fps(metrics: dict) -> float:
+    """The shipped cvimodel's estimated frames per second (metrics.json's quantization table)."""
+    quantization = metrics["quantization"]
+    return next(r for r in quantization["candidates"] if r["recipe"] == quantization["chosen"]["recipe"])[
+        "estimated_fps"
+    ]
+
+
+def app_yaml(model: str, files: list[str], skeleton: list, settings: dict, fps: float) -> dict:
     return {
         "id": app_id(model),
         "name": settings["name"] or model,
         "version": settings["version"],
         "author": settings["author"],
         "icon": "",
-        "desc": _desc(model, skeleton),
+        "desc": _desc(model, skeleton, fps),
         "files": sorted(files),
     }
 
@@ -159,9 +168,13 @@ def build_app(
         staging.mkdir(parents=True)
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        measured = json.loads(Path(metrics).read_text())["cvimodel"]["thresholds"]
-        (staging / "main.py").write_text(main_py(model, Path(mud).name, model_type(mud), skeleton, settings, measured))
-        info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings)
+        measured = json.loads(Path(metrics).read_text())
+        fps = shipped_fps(measured)
+        main = main_py(
+            model, Path(mud).name, model_type(mud), skeleton, settings, measured["cvimodel"]["thresholds"], fps
+        )
+        (staging / "main.py").write_text(main)
+        info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings, fps)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))
         release = subprocess.run(
             [str(Path(maixtool) / "bin" / "maixtool"), "release"], cwd=staging, capture_output=True, text=True

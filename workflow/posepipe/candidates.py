@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posepipe import bootstrap
+from posepipe import bootstrap, device_speed
 from posepipe.errors import PosepipeError
 
 log = logging.getLogger("posepipe.quantize")
@@ -20,10 +20,15 @@ def _min_similarity(blocks: list[dict], key: str, output_names: list[str]):
 
 
 def candidate_table(
-    candidates: dict[str, tuple[dict, dict]], reference: dict, intervals: dict[str, list], output_names: list[str]
+    candidates: dict[str, tuple[dict, dict]],
+    reference: dict,
+    intervals: dict[str, list],
+    output_names: list[str],
+    speed: dict,
 ) -> list[dict]:
     """One row per recipe: what it is, its device-decoded accuracy and drop from the float
-    model's (`reference`) with the drop's bootstrap interval, the tools' similarity, its cost."""
+    model's (`reference`) with the drop's bootstrap interval, the tools' similarity, its cost
+    (TPU-MLIR's, and the time on the device it comes to by the `speed` calibration)."""
     rows = []
     for name, (report, metrics) in candidates.items():
         recipe, deploy = report["recipe"], report["similarity"]["deploy"]
@@ -43,6 +48,8 @@ def candidate_table(
                 "bf16_layer_count": len(report["bf16"]["layers"]),
                 "bf16_share": report["bf16"]["elements_share"],
                 "size_bytes": report["size_bytes"],
+                "cost": report["cost"],
+                **device_speed.estimate(report["cost"], speed),
             }
         )
     return rows
@@ -51,20 +58,18 @@ def candidate_table(
 def choose(rows: list[dict], max_accuracy_drop: float, if_none_within_gate: str) -> tuple[dict, str]:
     """The cheapest candidate within the gate, and why it was taken.
 
-    Cost: the share of computed elements in BF16, then the cvimodel's size. TPU-MLIR reports no
-    cycles for cv181x without a device; on that TPU a BF16 op moves twice the bytes of an INT8
-    one and runs at a fraction of its rate, so the BF16 share orders the candidates as their
-    speed would (plain INT8 first, BF16 throughout last). Among equal costs the more accurate
-    wins. The gate: pose mAP50-95 at most `max_accuracy_drop` under the float model's, and the
-    tools' similarity check passed."""
-    by_cost = sorted(rows, key=lambda r: (r["bf16_share"], r["size_bytes"], -r["pose"]["mAP50-95"], r["recipe"]))
+    Cost: the estimated time of a frame on the device (posepipe.device_speed: TPU-MLIR's own
+    cost model of the built cvimodel, calibrated on Sipeed's published figures), then the
+    cvimodel's size. Among equal costs the more accurate wins. The gate: pose mAP50-95 at most
+    `max_accuracy_drop` under the float model's, and the tools' similarity check passed."""
+    by_cost = sorted(rows, key=lambda r: (r["estimated_ms"], r["size_bytes"], -r["pose"]["mAP50-95"], r["recipe"]))
     for row in by_cost:
         row["within_gate"] = row["similarity_passed"] and row["pose_mAP50-95_drop"] <= max_accuracy_drop
     within = [row for row in by_cost if row["within_gate"]]
     if within:
         return within[0], f"the cheapest of {len(within)} within the gate"
     if if_none_within_gate == "most_accurate":
-        best = max(rows, key=lambda r: (r["pose"]["mAP50-95"], -r["bf16_share"]))
+        best = max(rows, key=lambda r: (r["pose"]["mAP50-95"], -r["estimated_ms"]))
         log.warning("no candidate within max_accuracy_drop %s: shipping the most accurate, as asked", max_accuracy_drop)
         return best, "no candidate within the gate: the most accurate (quantize.if_none_within_gate)"
     raise PosepipeError(
@@ -110,6 +115,7 @@ def table_line(row: dict) -> str:
         f"{row['recipe']}: pose mAP50-95 {row['pose']['mAP50-95']:.3f} "
         f"(drop {row['pose_mAP50-95_drop']:+.3f}, 95% interval [{low:+.3f}, {high:+.3f}]), "
         f"similarity {'passed' if row['similarity_passed'] else 'missed'}, BF16 share {row['bf16_share']:.3f}, "
+        f"estimated {row['estimated_ms']:.1f} ms ({row['estimated_fps']:.0f} fps) on the device, "
         f"{row['size_bytes']} bytes"
     )
 
@@ -122,6 +128,7 @@ def select(
     reference_stats: Path,
     max_accuracy_drop: float,
     if_none_within_gate: str,
+    speed: dict,
     out_cvimodel: Path,
     out_report: Path,
     out_metrics: Path,
@@ -136,7 +143,7 @@ def select(
     }
     reference = json.loads(Path(reference_metrics).read_text())
     intervals = drop_intervals(reference_stats, {name: files[3] for name, files in candidates.items()})
-    rows = candidate_table(loaded, reference, intervals, transformed["settings"]["output_names"])
+    rows = candidate_table(loaded, reference, intervals, transformed["settings"]["output_names"], speed)
     warn_if_unresolved(rows, reference["images"], max_accuracy_drop)
     chosen, reason = choose(rows, max_accuracy_drop, if_none_within_gate)
     for row in rows:
@@ -148,6 +155,7 @@ def select(
         "calibration_images": loaded[name][0].get("calibration_images", []),
         "chosen": {"recipe": name, "reason": reason},
         "gate": {"max_accuracy_drop": max_accuracy_drop, "reference": "device_float pose mAP50-95"},
+        "speed_model": device_speed.description(speed),
         "candidates": rows,
         "similarity": {"transform": transformed["similarity"], "deploy": loaded[name][0]["similarity"]["deploy"]},
         "bf16_layers": loaded[name][0]["bf16"]["layers"],

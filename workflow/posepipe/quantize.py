@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.device_speed import model_cost
 from posepipe.errors import PosepipeError
 from posepipe.publish import staged
 from posepipe.tpu_mlir_commands import (
@@ -200,6 +201,7 @@ def build_candidate(
     report["similarity"]["deploy"] = _deploy(s, recipe, model_file, deploy_tolerance, runner, work_dir)
     report["similarity_passed"] = all(b["passed"] for b in report["similarity"]["deploy"])
     report["bf16"] = bf16_content(work_dir / f"{Path(model_file).stem}_tensor_info.txt")
+    report["cost"] = model_cost(work_dir, f"{s.model_name}_{s.processor}_")  # TPU-MLIR's (posepipe.device_speed)
     cvimodel = fixed_build_time((work_dir / model_file).read_bytes())
     report["size_bytes"] = len(cvimodel)
     with staged(out_cvimodel) as partial:

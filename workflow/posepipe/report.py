@@ -38,7 +38,7 @@ def metrics_rows(metrics: dict) -> list[list]:
 
 CANDIDATE_HEADER = [
     "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop [95% interval]",
-    "min cosine", "min euclidean", "BF16 layers", "BF16 share", "size (bytes)", "shipped",
+    "min cosine", "min euclidean", "BF16 layers", "BF16 share", "estimated ms (fps)", "size (bytes)", "shipped",
 ]  # fmt: skip
 
 
@@ -53,6 +53,7 @@ def candidate_rows(quantize_report: dict) -> list[list]:
             figure(row["euclidean"]) if row["euclidean"] is not None else "",
             row["bf16_layer_count"],
             figure(row["bf16_share"]),
+            f"{row['estimated_ms']:.1f} ({row['estimated_fps']:.0f})",
             row["size_bytes"],
             "yes" if row["recipe"] == chosen else ("" if row["within_gate"] else "outside the gate"),
         ]
@@ -152,7 +153,29 @@ def embedded_png(title: str, png: bytes) -> str:
     return f'.. raw:: html\n\n   <figure><img alt="{title}" src="{source}" style="max-width:100%"/></figure>\n'
 
 
-def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, curves_png: bytes, grid_png: bytes):
+def speed_note(quantize_report: dict, measured_fps: float | None) -> str:
+    """What the estimate is, and a user's own measurement beside it where the config has one."""
+    speed = quantize_report["speed_model"]
+    shipped = next(r for r in quantize_report["candidates"] if r["recipe"] == quantize_report["chosen"]["recipe"])
+    note = (
+        f"Estimated on the device: {shipped['estimated_ms']:.1f} ms a frame ({shipped['estimated_fps']:.0f} fps), an "
+        f"estimate from {speed['estimate']} ({speed['points']} points; leave-one-out error up to "
+        f"{speed['leave_one_out_max_error']:.0%}). Source: {speed['source']}."
+    )
+    if measured_fps:
+        note += f" Measured on a device (config ``measured_fps``): {measured_fps:g} fps."
+    return note + "\n"
+
+
+def summary_rst(
+    model: str,
+    metrics: dict,
+    pruned: dict,
+    quantize_report: dict,
+    curves_png: bytes,
+    grid_png: bytes,
+    measured_fps: float | None = None,
+):
     title = f"Model {model}"
     parts = [
         f"{title}\n{'=' * len(title)}\n",
@@ -182,7 +205,8 @@ def summary_rst(model: str, metrics: dict, pruned: dict, quantize_report: dict, 
         f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
         f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
         f"at most {quantize_report['gate']['max_accuracy_drop']} under the pruned float model's, similarity check "
-        "passed; cheapest by BF16 share of the computed elements, then size).\n",
+        "passed; cheapest by estimated time on the device, then size).\n",
+        speed_note(quantize_report, measured_fps),
         list_table(
             f"{model}: quantization candidates (device decoder on the TPU-MLIR simulator's outputs)",
             CANDIDATE_HEADER,

@@ -37,6 +37,7 @@ os.environ.update(
 )
 from posepipe.export import OTHER_FORMATS, missing_package
 from posepipe.tpu_mlir_commands import CONFIGURED_KEYS
+from posepipe.device_speed import calibration as device_speed_calibration
 from posepipe.tpu_mlir_env import choose_runner
 from posepipe.config_check import config_faults
 from posepipe.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
@@ -74,6 +75,7 @@ MODELS = {
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize")
 APP = with_defaults(config.get("app", {}), "app")
 APP["version"] = APP["version"] or POSEPIPE_VERSION
+DEVICE_SPEED = device_speed_calibration()
 # what scoring shares with the app: its iou_th, and conf_th / keypoint_th where the config pins them
 APP_THRESHOLDS = {key: APP[key] for key in ("conf_th", "iou_th", "keypoint_th")}
 # every recipe with the schema's defaults: what a candidate's rule gets, so that a change to

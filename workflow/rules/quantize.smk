@@ -122,5 +122,7 @@ rule select_cvimodel:
         recipes=list(RECIPES),
         max_accuracy_drop=QUANTIZE["max_accuracy_drop"],
         if_none_within_gate=QUANTIZE["if_none_within_gate"],
+        # the speed model's constants (bench/device_speed.py): a new fit reruns the choice
+        speed=DEVICE_SPEED,
     script:
         "../scripts/select_cvimodel.py"

@@ -18,6 +18,7 @@ rule report_summary:
         "../../envs/train.yaml"
     params:
         grid_images=8,
+        measured_fps=model_setting("measured_fps"),
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/report_summary.py"

@@ -21,6 +21,7 @@ def main():
         json.loads(Path(sm.input.quantize_report).read_text()),
         Path(sm.input.curves).read_bytes(),
         prediction_grid(Path(sm.input.pruned_onnx), Path(sm.input.dataset), sm.params.grid_images, shipped),
+        sm.params.measured_fps,
     )
     Path(sm.output[0]).write_text(text)
 

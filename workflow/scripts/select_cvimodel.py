@@ -17,6 +17,7 @@ run_rule(
         reference_stats=Path(sm.input.reference_stats),
         max_accuracy_drop=sm.params.max_accuracy_drop,
         if_none_within_gate=sm.params.if_none_within_gate,
+        speed=sm.params.speed,
         out_cvimodel=Path(sm.output.cvimodel),
         out_report=Path(sm.output.report),
         out_metrics=Path(sm.output.metrics),
