@@ -54,6 +54,7 @@ def built_tiny(tmp_path_factory, tpu_mlir_venv) -> dict:
 
 AFTER_SELECTION = {"select_cvimodel", "metrics", "provenance", "package"}
 AFTER_CANDIDATES = {"quantize_candidate", "simulate_candidate", "validate_candidate", *AFTER_SELECTION}
+FROM_SCORING = {"validate_device", "validate_candidate", *AFTER_SELECTION}  # the device-decoded scores
 FROM_CALIBRATION = {"quantize_calibrate", *AFTER_CANDIDATES}
 AFTER_QUANTIZE = {"quantize_transform", *FROM_CALIBRATION}
 FROM_PRUNING = {"prune", "validate_device", *AFTER_QUANTIZE}
@@ -82,12 +83,16 @@ RERUN_TABLE = [
     ("quantize.deploy_tolerance", set_key(["quantize", "deploy_tolerance"], [0.5, 0.2]), AFTER_CANDIDATES),
     ("quantize.max_accuracy_drop", set_key(["quantize", "max_accuracy_drop"], 0.5), AFTER_SELECTION),
     ("quantize.if_none_within_gate", set_key(["quantize", "if_none_within_gate"], "most_accurate"), AFTER_SELECTION),
-    ("quantize.mean", set_key(["quantize", "mean"], [1, 1, 1]), AFTER_QUANTIZE),
+    ("quantize.transform_tolerance", set_key(["quantize", "transform_tolerance"], [0.98, 0.98]), AFTER_QUANTIZE),
+    ("app.iou_th", set_key(["app", "iou_th"], 0.5), FROM_SCORING),
+    ("app.keypoint_th", set_key(["app", "keypoint_th"], 0.4), FROM_SCORING),
+    ("app.name", set_key(["app", "name"], "walkers"), set()),  # the app only, which the .mud does not need
     ("models.tiny.epochs", set_key(["models", "tiny", "epochs"], 2), FROM_TRAINING),
     ("models.tiny.batch", set_key(["models", "tiny", "batch"], 2), FROM_TRAINING),
     ("models.tiny.imgsz", set_key(["models", "tiny", "imgsz"], [96, 96]), FROM_TRAINING),
     ("models.tiny.architecture", set_key(["models", "tiny", "architecture"], "yolo11n-pose.yaml"), FROM_TRAINING),
     ("models.tiny.labels", set_key(["models", "tiny", "labels"], ["walker"]), {"provenance", "package"}),
+    ("models.tiny.measured_fps", set_key(["models", "tiny", "measured_fps"], 120.0), {"provenance", "package"}),
     ("models.tiny.device", set_key(["models", "tiny", "device"], "0"), set()),  # a resource, not a param
     ("models.tiny.opset", set_key(["models", "tiny", "opset"], 16), FROM_EXPORT),
     ("models.tiny.prune_outputs", set_key(["models", "tiny", "prune_outputs"], PRUNE_OUTPUTS), FROM_PRUNING),

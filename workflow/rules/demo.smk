@@ -16,5 +16,6 @@ rule demo_dataset:
         },
         width=config["demo"]["width"],
         height=config["demo"]["height"],
+        panels=config["demo"]["panels"],
     script:
         "../scripts/demo.py"

@@ -14,6 +14,7 @@ run_rule(
         height=sm.params.height,
         annotation_files={"train": Path(sm.output.train_json), "val": Path(sm.output.val_json)},
         image_dirs={"train": Path(sm.output.train_images), "val": Path(sm.output.val_images)},
+        panels=sm.params.panels,
     ),
     sm.log[0],
 )
