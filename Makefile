@@ -29,9 +29,11 @@ run: venv
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
 
-# Everything but the tests that train or run TPU-MLIR (pytest marker `slow`, tests/conftest.py).
+# Everything but the tests that train or run TPU-MLIR (pytest marker `slow`, tests/conftest.py),
+# a test file per core at a time (pytest-xdist): they are mostly Snakemake runs of a few seconds.
+# `make test` stays in one process: its session fixtures train and quantize, once.
 test-fast: venv
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check workflow tests bench
