@@ -186,7 +186,7 @@ def make_image(rng: np.random.Generator, width: int, height: int, panels: bool) 
         if panels:
             panel, covered = draw_panel(image, rng, points, (slot * slot_width, (slot + 1) * slot_width))
         inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
-        labelled = inside & ~(covered if panel == "opaque" else False)
+        labelled = inside & ~covered if panel == "opaque" else inside
         if not labelled.any():
             continue
         visibility = np.where(labelled, np.where(covered, 1, 2), 0)
