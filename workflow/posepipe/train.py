@@ -112,6 +112,43 @@ def _keep_resume_copy(trainer) -> None:
             shutil.copyfile(last, partial)
 
 
+def _fit(
+    source: str,
+    resume_from: Path | None,
+    run_dir: Path,
+    settings: TrainSettings,
+    data_yaml: Path,
+    *,
+    flip: bool,
+    device: str,
+    threads: int,
+) -> None:
+    """Ultralytics' training: from `source`, or resumed from its last checkpoint; `flip` when the
+    dataset says which keypoints mirror which."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(resume_from) if resume_from else source)
+    model.add_callback("on_model_save", _keep_resume_copy)
+    common = dict(device=device, workers=max(0, threads), data=str(data_yaml))
+    if resume_from:
+        model.train(resume=str(resume_from), **common)
+        return
+    model.train(
+        **common,
+        epochs=settings.epochs,
+        imgsz=settings.imgsz,
+        batch=settings.batch,
+        seed=settings.seed,
+        deterministic=True,
+        patience=settings.patience,
+        **run_folder(run_dir),
+        plots=True,
+        amp=False,  # no AMP check download on CUDA; CPU has no AMP anyway
+        # no flip_idx: the keypoints have no known mirror image, so images are never flipped
+        **({} if flip else {"fliplr": 0.0}),
+    )
+
+
 def train(
     dataset_dir: Path,
     architecture: str,
@@ -149,28 +186,8 @@ def train(
     (run_dir / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=1) + "\n")
     data_yaml = runtime_data_yaml(dataset_dir, run_dir / "data.yaml")
 
-    from ultralytics import YOLO
-
-    model = YOLO(str(resume_from) if resume_from else source)
-    model.add_callback("on_model_save", _keep_resume_copy)
-    common = dict(device=device, workers=max(0, threads), data=str(data_yaml))
-    if resume_from:
-        model.train(resume=str(resume_from), **common)
-    else:
-        model.train(
-            **common,
-            epochs=epochs,
-            imgsz=settings.imgsz,
-            batch=batch,
-            seed=seed,
-            deterministic=True,
-            patience=patience,
-            **run_folder(run_dir),
-            plots=True,
-            amp=False,  # no AMP check download on CUDA; CPU has no AMP anyway
-            # no flip_idx: the keypoints have no known mirror image, so images are never flipped
-            **({} if "flip_idx" in read_data_yaml(dataset_dir) else {"fliplr": 0.0}),
-        )
+    flip = "flip_idx" in read_data_yaml(dataset_dir)
+    _fit(source, resume_from, run_dir, settings, data_yaml, flip=flip, device=device, threads=threads)
     (run_dir / "machine.json").write_text(json.dumps(machine(max(1, threads)), indent=1, sort_keys=True) + "\n")
     _publish(run_dir, outputs)
 
