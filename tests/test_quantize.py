@@ -92,7 +92,8 @@ def test_the_cheapest_within_the_gate_ships_with_every_candidate_side_by_side(tr
         assert candidate["bf16_layer_count"] == len(candidate_report(trained, name)["bf16"]["layers"])
         # the estimate: TPU-MLIR's cost of the built model, through the calibrated speed model
         assert candidate["cost"] == candidate_report(trained, name)["cost"] and candidate["cost"]["group_cost"] > 0
-        assert candidate["estimated_fps"] == pytest.approx(1000 / candidate["estimated_ms"], abs=0.1)
+        estimate = device_speed.estimate(candidate["cost"], device_speed.calibration())
+        assert {key: candidate[key] for key in estimate} == estimate
     assert metrics["quantization"]["candidates"] == report["candidates"]
     assert metrics["cvimodel"]["recipe"] == "int8"
     provenance = json.loads((results / "small" / "provenance.json").read_text())
