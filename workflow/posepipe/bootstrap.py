@@ -66,10 +66,16 @@ def pose_maps(stats: dict, draws: np.ndarray) -> np.ndarray:
     return np.array([pose_map(stats, draw) for draw in draws])
 
 
+def central_interval(resampled: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """The central `level` interval of figures computed on every draw (draws along axis 0)."""
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail], axis=0)
+    return low, high
+
+
 def drop_interval(reference_maps: np.ndarray, candidate_maps: np.ndarray, level: float = LEVEL) -> list[float]:
     """The central `level` interval of the drop (reference - candidate), draw by draw."""
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(reference_maps - candidate_maps, [tail, 100 - tail])
+    low, high = central_interval(reference_maps - candidate_maps, level)
     return [round(float(low), 6), round(float(high), 6)]
 
 

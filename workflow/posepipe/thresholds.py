@@ -13,12 +13,11 @@ val images (posepipe.bootstrap's draws), so a user sees whether the val split ca
 
 import numpy as np
 
-from posepipe.bootstrap import resample_draws
+from posepipe.bootstrap import central_interval, resample_draws
 
 CONF_TH_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 KEYPOINT_TH_GRID = tuple(round(0.1 * i, 1) for i in range(10))
 MATCH_IOU = 0.5
-LEVEL = 0.95
 
 
 def detection_counts(per_image: list[dict], grid: tuple[float, ...]) -> np.ndarray:
@@ -50,10 +49,11 @@ def matched_keypoints(detections: list, truth: tuple, conf_th: float) -> tuple[n
     gt_cls, gt_boxes, gt_keypoints = truth
     shown = sorted((d for d in detections if d.score > conf_th), key=lambda d: -d.score)
     k = gt_keypoints.shape[1]
-    if not shown or not len(gt_cls):
-        return np.zeros((0, k)), np.zeros((0, k), dtype=bool)
-    iou = _box_iou(np.array([d.box_xyxy for d in shown], dtype=np.float64), np.asarray(gt_boxes, dtype=np.float64))
     taken, visibility, labelled = set(), [], []
+    iou = _box_iou(
+        np.array([d.box_xyxy for d in shown], dtype=np.float64).reshape(-1, 4),
+        np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4),
+    )
     for row, detection in enumerate(shown):
         candidates = [
             g for g in np.argsort(-iou[row], kind="stable") if g not in taken and gt_cls[g] == detection.class_id
@@ -62,9 +62,7 @@ def matched_keypoints(detections: list, truth: tuple, conf_th: float) -> tuple[n
             taken.add(candidates[0])
             visibility.append(detection.visibility)
             labelled.append(gt_keypoints[candidates[0], :, 2] > 0)
-    if not visibility:
-        return np.zeros((0, k)), np.zeros((0, k), dtype=bool)
-    return np.array(visibility, dtype=np.float64), np.array(labelled, dtype=bool)
+    return np.array(visibility, dtype=np.float64).reshape(-1, k), np.array(labelled, dtype=bool).reshape(-1, k)
 
 
 def keypoint_counts(matched: list[tuple[np.ndarray, np.ndarray]], grid: tuple[float, ...]) -> np.ndarray:
@@ -92,8 +90,7 @@ def f1_curve(counts: np.ndarray, grid: tuple[float, ...], name: str) -> list[dic
     precision, recall, f1 = _f1(counts.sum(axis=0))
     draws = resample_draws(len(counts))
     resampled = _f1(counts[draws].sum(axis=1))[2] if len(counts) else np.zeros((1, len(grid)))
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail], axis=0)
+    low, high = central_interval(resampled)
     return [
         {
             name: th,
