@@ -208,6 +208,10 @@ def _clipped(box: tuple, size: tuple[int, int]) -> tuple:
     return x, y, min(w, width - x), min(h, height - y), *rest
 
 
+# the workflow's default number of val shards per candidate (scattergather in workflow/Snakefile)
+VAL_SHARDS = len(os.sched_getaffinity(0))
+
+
 def run_snakemake(
     workdir: Path, config: dict, *targets: str, extra=(), check=True, env=None
 ) -> subprocess.CompletedProcess:

@@ -6,7 +6,16 @@ import shutil
 
 import pytest
 import torch
-from conftest import assert_same_bytes, planned, planned_counts, run_snakemake, set_key, tiny_config, tiny_full_config
+from conftest import (
+    VAL_SHARDS,
+    assert_same_bytes,
+    planned,
+    planned_counts,
+    run_snakemake,
+    set_key,
+    tiny_config,
+    tiny_full_config,
+)
 
 CACHED_TARGET = "results/tiny/tiny_pruned.onnx"
 
@@ -53,8 +62,9 @@ def built_tiny(tmp_path_factory, tpu_mlir_venv) -> dict:
 
 
 AFTER_SELECTION = {"select_cvimodel", "metrics", "provenance", "package"}
-AFTER_CANDIDATES = {"quantize_candidate", "simulate_candidate", "validate_candidate", *AFTER_SELECTION}
-FROM_SCORING = {"validate_device", "validate_candidate", *AFTER_SELECTION}  # the device-decoded scores
+SCORING_CANDIDATES = {"score_candidate_shard", "validate_candidate"}
+AFTER_CANDIDATES = {"quantize_candidate", "simulate_candidate", *SCORING_CANDIDATES, *AFTER_SELECTION}
+FROM_SCORING = {"validate_device", *SCORING_CANDIDATES, *AFTER_SELECTION}  # the device-decoded scores
 FROM_CALIBRATION = {"quantize_calibrate", *AFTER_CANDIDATES}
 AFTER_QUANTIZE = {"quantize_transform", *FROM_CALIBRATION}
 FROM_PRUNING = {"prune", "validate_device", *AFTER_QUANTIZE}
@@ -118,16 +128,22 @@ def test_a_renamed_label_reruns_conversion_onwards(built_tiny, tmp_path):
 
 # quantize.recipes: the tiny config has int8 and bf16 (conftest); a change reaches only the jobs
 # of the recipes it touches, then selection and what follows
+ONE_CANDIDATE = {
+    "quantize_candidate": 1,
+    "simulate_candidate": VAL_SHARDS,
+    "score_candidate_shard": VAL_SHARDS,
+    "validate_candidate": 1,
+}
 RECIPE_CHANGES = [
     (
         "one recipe's calibration",
         [{"name": "int8", "calibration": "mse"}, {"name": "bf16", "precision": "BF16"}],
-        {"quantize_calibrate": 1, "quantize_candidate": 1, "simulate_candidate": 1, "validate_candidate": 1},
+        {"quantize_calibrate": 1, **ONE_CANDIDATE},
     ),
     (
         "a recipe added",
         [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}, {"name": "int8_head", "bf16_layers": "head"}],
-        {"quantize_candidate": 1, "simulate_candidate": 1, "validate_candidate": 1},
+        ONE_CANDIDATE,
     ),
     ("a recipe removed", [{"name": "int8"}], {}),
     ("the order", [{"name": "bf16", "precision": "BF16"}, {"name": "int8"}], {}),

@@ -66,6 +66,8 @@ def test_a_documented_command_plans_its_target(command, tmp_path):
     after_options = [w for w in words[1:] if w.startswith("results/")]
     assert not after_options, f"{command}: put the target first; an option would take {after_options} as its value"
     env = {**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(tmp_path)}
-    expected = plan([*target, "--cores", "1"], env)
+    # a scatter count changes how many jobs score the candidates, and it is meant to
+    scatter = [word for i, word in enumerate(words) if i and words[i - 1] == "--set-scatter"]
+    expected = plan([*target, "--cores", "1", *(["--set-scatter", *scatter] if scatter else [])], env)
     assert plan(words, env) == expected
     assert ("all" in expected) == (not target)

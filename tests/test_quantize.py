@@ -2,10 +2,19 @@
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_MODEL_RECIPES, assert_same_bytes, build_trained_candidate, write_json
+from conftest import (
+    SMALL_MODEL_RECIPES,
+    VAL_SHARDS,
+    assert_same_bytes,
+    build_trained_candidate,
+    run_snakemake,
+    small_model_config,
+    write_json,
+)
 from posepipe import device_speed
 from posepipe.candidates import select
 from posepipe.errors import PosepipeError
@@ -172,6 +181,25 @@ def test_shipped_accuracy_sits_beside_the_float_figures(trained):
     assert shipped["weights"] == "small.cvimodel" and shipped["images"] == device["images"]
     assert shipped["box"]["mAP50"] > 0.3, "the shipped cvimodel lost the boxes the float model finds"
     assert abs(shipped["box"]["mAP50"] - device["box"]["mAP50"]) < 0.2
+
+
+def test_a_candidate_s_scores_are_the_same_bytes_from_one_shard_as_from_several(trained, tmp_path):
+    """The candidate's simulation and scoring again in one shard, against the build's several
+    (each shard's images through a simulator process and a scoring job of their own);
+    tests/test_slurm.py does three as Slurm jobs."""
+    shards = 1 if VAL_SHARDS > 1 else 2
+    workdir = tmp_path / "work"
+    shutil.copytree(trained, workdir, symlinks=True)
+    recipe = Path("results/small/quantize/int8")
+    sharded = ["--set-scatter", f"val_shards={shards}"]
+    run_snakemake(workdir, small_model_config(), str(recipe / "metrics.json"), extra=sharded)
+    shard_dirs = sorted((workdir / recipe / "val-outputs").glob(f"*-of-{shards}"))
+    images = [len(json.loads((d / "index.json").read_text())) for d in shard_dirs]
+    val_images = json.loads((trained / recipe / "metrics.json").read_text())["images"]
+    assert len(images) == shards and sum(images) == val_images
+    assert max(images) - min(images) <= 1
+    for name in ("metrics.json", "val-stats.npz"):
+        assert_same_bytes(workdir / recipe / name, trained / recipe / name, f"{shards} shards against {VAL_SHARDS}")
 
 
 def test_a_missed_similarity_is_recorded_and_the_model_still_built(trained, tmp_path):

@@ -258,26 +258,37 @@ def _deploy(
         return parse_similarity((logs / "deploy.log").read_text())
 
 
-def simulate(*, cvimodel: Path, dataset_dir: Path, imgsz: list[int], runner: Runner, work_dir: Path, out_dir: Path):
-    """The cvimodel through TPU-MLIR's host simulator (model_runner) on every val image,
-    preprocessed as the device does (device_metrics.device_inputs): one .npz of head outputs per image
-    in `out_dir`, and index.json naming each one's image and original size."""
+def simulate(
+    *,
+    cvimodel: Path,
+    dataset_dir: Path,
+    imgsz: list[int],
+    shard: tuple[int, int],
+    runner: Runner,
+    work_dir: Path,
+    out_dir: Path,
+):
+    """The cvimodel through TPU-MLIR's host simulator (model_runner) on shard (index, count) of
+    the val images (device_metrics.shard_of), preprocessed as the device does: one .npz of head
+    outputs per image in `out_dir`, and index.json naming each one's image and original size."""
     from posepipe.device_metrics import device_inputs
 
     work_dir = fresh_folder(work_dir)
     (work_dir / "inputs").mkdir()
+    (work_dir / "outputs").mkdir()
     index = []
-    for number, (path, size, array) in enumerate(device_inputs(dataset_dir, *imgsz)):
+    for number, (path, size, array) in enumerate(device_inputs(dataset_dir, *imgsz, shard=tuple(shard))):
         name = f"{number:06d}.npz"
         np.savez(work_dir / "inputs" / name, images=array)
         index.append({"image": path.relative_to(dataset_dir).as_posix(), "size": list(size), "outputs": name})
-    shutil.copyfile(cvimodel, work_dir / "model.cvimodel")  # copies: the folder is what a container mounts
-    shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
-    result = runner.run(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
-    (work_dir / "runner.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")
+    if index:  # a shard may be empty where there are more shards than val images
+        shutil.copyfile(cvimodel, work_dir / "model.cvimodel")  # copies: the folder is what a container mounts
+        shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
+        result = runner.run(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
+        (work_dir / "runner.log").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")
     (work_dir / "outputs" / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.move(work_dir / "outputs", out_dir)
-    return f"{len(index)} val images through {Path(cvimodel).name}"
+    return f"{len(index)} val images (shard {shard[0] + 1} of {shard[1]}) through {Path(cvimodel).name}"

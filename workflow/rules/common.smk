@@ -266,3 +266,9 @@ def candidate_files(wildcards):
             rules.validate_candidate.output.stats, **outputs
         )[0]
     return files
+
+
+def val_shard(wildcards):
+    """(index, count) of a shard of val images, from Snakemake's `{scatteritem}` ("2-of-4")."""
+    number, count = wildcards.scatteritem.split("-of-")
+    return [int(number) - 1, int(count)]

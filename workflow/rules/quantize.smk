@@ -81,26 +81,27 @@ rule quantize_candidate:
         "../scripts/quantize_candidate.py"
 
 
-# A candidate through TPU-MLIR's host simulator on the val images, in the TPU-MLIR environment
-# like every rule that runs a TPU-MLIR tool; rule validate_candidate scores the outputs.
+# A shard of the val images through a candidate in TPU-MLIR's host simulator, in the TPU-MLIR
+# environment like every rule that runs a TPU-MLIR tool; rule score_candidate_shard scores it.
 rule simulate_candidate:
     input:
         cvimodel=rules.quantize_candidate.output.cvimodel,
         dataset=model_dataset,
         tools=tpu_mlir_ready,
     output:
-        directory("results/{model}/quantize/{recipe}/val-outputs"),
+        directory("results/{model}/quantize/{recipe}/val-outputs/{scatteritem}"),
     log:
-        "results/logs/quantize/{model}.{recipe}.simulate.log",
+        "results/logs/quantize/{model}.{recipe}.simulate-{scatteritem}.log",
     benchmark:
-        "results/benchmarks/quantize/{model}.{recipe}.simulate.tsv"
+        "results/benchmarks/quantize/{model}.{recipe}.simulate-{scatteritem}.tsv"
     conda:
         "../../envs/tpu-mlir.yaml"
     params:
         runner=lambda wildcards: tpu_mlir_runner(),
         location=lambda wildcards: tpu_mlir_location(),
         imgsz=model_setting("imgsz"),
-        work_dir="results/{model}/quantize/{recipe}/val-run",
+        shard=val_shard,
+        work_dir="results/{model}/quantize/{recipe}/val-run/{scatteritem}",
     script:
         "../scripts/simulate_candidate.py"
 

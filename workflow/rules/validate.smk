@@ -55,11 +55,35 @@ rule validate_device:
         "../scripts/validate_device.py"
 
 
-# A candidate's simulator outputs decoded as the device decodes: what the device will score,
-# known before anything is flashed.
-rule validate_candidate:
+# A shard of a candidate's simulator outputs decoded as the device decodes and matched with the
+# ground truth; rule validate_candidate gathers the shards.
+rule score_candidate_shard:
     input:
         outputs=rules.simulate_candidate.output[0],
+        dataset=model_dataset,
+    output:
+        "results/{model}/quantize/{recipe}/val-scores/{scatteritem}.pickle",
+    log:
+        "results/logs/validate/{model}.{recipe}.score-{scatteritem}.log",
+    benchmark:
+        "results/benchmarks/validate/{model}.{recipe}.score-{scatteritem}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    params:
+        imgsz=model_setting("imgsz"),
+        thresholds=APP_THRESHOLDS,
+        ultralytics_config=ULTRALYTICS_CONFIG,
+    script:
+        "../scripts/score_candidate_shard.py"
+
+
+# A candidate's scored shards summed up: what the device will score, known before anything is
+# flashed, the same whatever the number of shards.
+rule validate_candidate:
+    input:
+        scores=gather.val_shards(
+            "results/{{model}}/quantize/{{recipe}}/val-scores/{scatteritem}.pickle"
+        ),
         cvimodel=rules.quantize_candidate.output.cvimodel,
         dataset=model_dataset,
     output:

@@ -1,4 +1,4 @@
-"""Rule simulate_candidate: a candidate cvimodel through TPU-MLIR's host simulator on the val images."""
+"""Rule simulate_candidate: a candidate cvimodel through TPU-MLIR's host simulator on one shard of the val images."""
 
 from pathlib import Path
 
@@ -12,6 +12,7 @@ run_rule(
         cvimodel=Path(sm.input.cvimodel),
         dataset_dir=Path(sm.input.dataset),
         imgsz=sm.params.imgsz,
+        shard=sm.params.shard,
         runner=Runner.for_rule(sm.params.runner, sm.params.location),
         work_dir=Path(sm.params.work_dir),
         out_dir=Path(sm.output[0]),

@@ -1,5 +1,5 @@
-"""Rule validate_candidate: a candidate cvimodel's simulator outputs on the val images, decoded as the
-device decodes, scored like the float models: what the device will score, before flashing."""
+"""Rule validate_candidate: a candidate cvimodel's scored shards of val images summed up like the
+float models' figures: what the device will score, before flashing."""
 
 import json
 from pathlib import Path
@@ -13,7 +13,7 @@ sm = snakemake  # noqa: F821
 
 def main():
     result, per_image = evaluate_simulated(
-        outputs_dir=Path(sm.input.outputs),
+        shard_scores=[Path(path) for path in sm.input.scores],
         dataset_dir=Path(sm.input.dataset),
         imgsz=sm.params.imgsz,
         cvimodel_name=Path(sm.input.cvimodel).name,
