@@ -29,7 +29,7 @@ def test_provenance_records_sources_artifacts_settings_and_software(built_twice)
     assert artifacts["dataset"]["files"] == 1 + 12 + 12  # data.yaml, labels, image links (no caches)
     assert record["dataset"]["flip_idx_source"] == "derived" and record["dataset"]["flip_idx"][:3] == [0, 2, 1]
     assert record["dataset"]["splits"]["train"]["images"] == 8
-    assert set(record["training_machine"]) == {"cpu_model", "torch_cpu_capability", "torch_threads", "cuda"}
+    assert set(record["training_machine"]) == {"device", "cpu_model", "torch_cpu_capability", "torch_threads", "cuda"}
     assert record["settings"]["model"]["epochs"] == 1 and record["settings"]["demo"]["train_images"] == 8
     assert record["settings"]["quantize"]["deploy_tolerance"] == [0.5, 0.1]
     software = record["software"]

@@ -1,12 +1,14 @@
 """The workflow through profiles/slurm on a real single-node Slurm (Debian slurm-wlm + munge)."""
 
+import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_same_bytes, run_snakemake, tiny_config
+from conftest import REPO, assert_same_bytes, run_snakemake, small_model_config, tiny_config
 
 LOCAL_SLURM = REPO / "tests" / "slurm" / "local-slurm.sh"
 TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
@@ -37,23 +39,64 @@ def onnx_weights(path):
     return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
 
 
-@pytest.mark.slow
-def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path):
-    local_overrides = [
-        "--profile", str(REPO / "profiles" / "slurm"),
-        # this test cluster: accounting off (squeue for job states), 2 CPUs and 4 GB on its one node
+# rule train's resources in the profile, and what this test cluster (2 CPUs and 4 GB on its one
+# node) can grant
+PROFILE_TRAIN = "  train:\n    runtime: 720\n    mem_mb: 8000\n"
+TEST_CLUSTER_TRAIN = "  train:\n    runtime: 20\n    mem_mb: 1500\n"
+
+
+def test_cluster_profile(tmp_path: Path, gpu: bool = False) -> Path:
+    """profiles/slurm fitted to this test cluster: rule train's time and memory lowered (on the
+    command line, --set-resources would replace the profile's whole set-resources), and its GPU
+    line uncommented where `gpu`, as a user would."""
+    text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+    fitted = text.replace(PROFILE_TRAIN, TEST_CLUSTER_TRAIN)
+    assert fitted != text, "rule train's resources moved in profiles/slurm: update this test"
+    if gpu:
+        assert "\n    # gpu: 1 " in fitted, "the profile's GPU line moved: update this test"
+        fitted = fitted.replace("\n    # gpu: 1 ", "\n    gpu: 1 ")
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(fitted)
+    return folder
+
+
+def on_test_cluster(profile: Path) -> list[str]:
+    """Snakemake's arguments for `profile` on this test cluster: accounting off (squeue for job
+    states), training on both CPUs."""
+    return [
+        "--profile", str(profile),
         "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "5",
         "--set-threads", "train=2",
-        "--set-resources", "train:mem_mb=1500", "train:runtime=20",
     ]  # fmt: skip
-    on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=local_overrides)
-    log = on_slurm.stdout + on_slurm.stderr
-    job_ids = sorted(set(re.findall(r"submitted with SLURM jobid (\d+)", log)))
-    assert len(job_ids) == 5, log[-3000:]
+
+
+def submitted_jobs(run: subprocess.CompletedProcess) -> dict[str, str]:
+    """Slurm job id -> rule, of the jobs this run submitted."""
+    log = run.stdout + run.stderr
+    return dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: [^)]*/rule_(\w+)/", log))
+
+
+def completed_slurm_jobs(run: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> number of its jobs Slurm ran to completion, of those this run submitted."""
+    log = run.stdout + run.stderr
+    submitted = submitted_jobs(run)
+    assert submitted, log[-3000:]
     history = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout
     states = dict(line.split() for line in history.splitlines())
-    assert all(states.get(job) == "COMPLETED" for job in job_ids), (job_ids, history)
+    assert all(states.get(job) == "COMPLETED" for job in submitted), (submitted, history)
+    counts: dict[str, int] = {}
+    for rule in submitted.values():
+        counts[rule] = counts.get(rule, 0) + 1
+    return counts
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path):
+    profile = test_cluster_profile(tmp_path)
+    on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=on_test_cluster(profile))
+    assert sum(completed_slurm_jobs(on_slurm).values()) == 5
 
     run_snakemake(tmp_path / "local", tiny_config(), TARGET)
     for relative in ("results/demo/annotations/train.json", "results/datasets/demo/labels/train"):
@@ -67,3 +110,34 @@ def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path
     assert slurm_weights.keys() == local_weights.keys()
     for name, value in slurm_weights.items():
         np.testing.assert_array_equal(value, local_weights[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_candidate_s_val_shards_run_as_slurm_jobs_and_give_the_local_scores(slurm, trained, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(trained, workdir, symlinks=True)
+    recipe = "results/small/quantize/int8"
+    sharded = on_test_cluster(test_cluster_profile(tmp_path)) + ["--set-scatter", "val_shards=3"]
+    on_slurm = run_snakemake(workdir, small_model_config(), f"{recipe}/metrics.json", extra=sharded)
+    jobs = completed_slurm_jobs(on_slurm)
+    assert jobs == {"simulate_candidate": 3, "score_candidate_shard": 3, "validate_candidate": 1}, jobs
+    for name in ("metrics.json", "val-stats.npz"):
+        assert_same_bytes(workdir / recipe / name, trained / recipe / name, "3 shards on Slurm against the local build")
+
+
+@pytest.mark.slow
+def test_the_profile_s_gpu_line_gets_training_a_gpu_and_training_records_its_device(slurm, tmp_path):
+    """The profile's GPU line for rule train, uncommented as a user would: the training job Slurm
+    runs holds one GPU (this test cluster declares one, tests/slurm/local-slurm.sh), and with
+    `device: auto` training records the device torch saw in it (the CPU here: there is no GPU)."""
+    import torch
+    from posepipe.ultralytics_env import torch_device
+
+    profile = test_cluster_profile(tmp_path, gpu=True)
+    run = run_snakemake(tmp_path / "work", tiny_config(), "results/tiny/train/best.pt", extra=on_test_cluster(profile))
+    train_job = next(job for job, rule in submitted_jobs(run).items() if rule == "train")
+    assert completed_slurm_jobs(run)["train"] == 1
+    granted = subprocess.run(["scontrol", "show", "job", train_job], capture_output=True, text=True).stdout
+    assert re.search(r"TresPerJob=gres[:/]gpu:1\b", granted), granted
+    machine = json.loads((tmp_path / "work" / "results" / "tiny" / "train" / "machine.json").read_text())
+    assert machine["device"] == torch_device("auto", torch.cuda.is_available())

@@ -12,6 +12,15 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TRAINING_SEED, assert_same_bytes, run_snakemake, small_model_config, tiny_config
 from posepipe.export import export_onnx
+from posepipe.ultralytics_env import torch_device
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "given"),
+    [("auto", True, "0"), ("auto", False, "cpu"), ("cpu", True, "cpu"), ("1", True, "1"), ("0", False, "0")],
+)
+def test_auto_takes_the_gpu_torch_sees_and_other_values_are_kept(requested, cuda, given):
+    assert torch_device(requested, cuda) == given
 
 
 def test_training_and_validation_run_offline(trained):
@@ -35,6 +44,7 @@ def test_training_outputs(trained):
     machine = json.loads((train / "machine.json").read_text())
     assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert machine["torch_threads"] == 2 and machine["cpu_model"]
+    assert machine["device"] == ("0" if torch.cuda.is_available() else "cpu")  # device: auto, the default
     rows = list(csv.DictReader((train / "results.csv").open()))
     assert [int(float(r["epoch"])) for r in rows] == list(range(1, 31))
     args = (train / "args.yaml").read_text()

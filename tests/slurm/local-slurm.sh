@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Slurm on this machine, for the tests (as root, no systemd): start | stop | status.
-# `start` writes /etc/slurm/slurm.conf for this host and starts munged, slurmctld and slurmd;
+# `start` writes /etc/slurm/slurm.conf (and gres.conf: one GPU) for this host and starts munged, slurmctld and slurmd;
 # `stop` stops them by the PIDs in their pid files. Debian packages: slurm-wlm, munge.
 set -euo pipefail
 command="${1:-status}"
@@ -34,10 +34,14 @@ DefMemPerCPU=500
 ReturnToService=2
 MinJobAge=300
 AccountingStorageType=accounting_storage/none
+GresTypes=gpu
 JobAcctGatherType=jobacct_gather/linux
-$node NodeAddr=127.0.0.1 State=UNKNOWN
+$node Gres=gpu:1 NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+    # one GPU declared on /dev/null (slurmd counts a GPU by its file): a job asking for one is
+    # granted it (the profile's GPU request is tested), and torch in it still sees none
+    echo "Name=gpu File=/dev/null" > /etc/slurm/gres.conf
     pgrep -x slurmctld > /dev/null || /usr/sbin/slurmctld
     pgrep -x slurmd > /dev/null || /usr/sbin/slurmd
     for _ in $(seq 60); do

@@ -21,7 +21,7 @@ from pathlib import Path
 from posepipe.dataset import read_data_yaml, runtime_data_yaml
 from posepipe.errors import PosepipeError
 from posepipe.publish import staged
-from posepipe.ultralytics_env import prepare, run_folder
+from posepipe.ultralytics_env import prepare, run_folder, torch_device
 
 log = logging.getLogger("posepipe.train")
 
@@ -143,7 +143,7 @@ def _fit(
         patience=settings.patience,
         **run_folder(run_dir),
         plots=True,
-        amp=False,  # no AMP check download on CUDA; CPU has no AMP anyway
+        amp=False,  # float32 on a GPU too: reproducible weights over AMP's speed (docs/cluster.md)
         # no flip_idx: the keypoints have no known mirror image, so images are never flipped
         **({} if flip else {"fliplr": 0.0}),
     )
@@ -169,6 +169,7 @@ def train(
     import torch
 
     torch.set_num_threads(max(1, threads))
+    device = torch_device(device, torch.cuda.is_available())
     source = _architecture_source(architecture)
     run_dir = Path(run_dir).resolve()
     # Square training at the longer side; export and validation use the exact height x width.
@@ -188,17 +189,19 @@ def train(
 
     flip = "flip_idx" in read_data_yaml(dataset_dir)
     _fit(source, resume_from, run_dir, settings, data_yaml, flip=flip, device=device, threads=threads)
-    (run_dir / "machine.json").write_text(json.dumps(machine(max(1, threads)), indent=1, sort_keys=True) + "\n")
+    (run_dir / "machine.json").write_text(json.dumps(machine(max(1, threads), device), indent=1, sort_keys=True) + "\n")
     _publish(run_dir, outputs)
 
 
-def machine(threads: int) -> dict:
-    """What decides training's floating-point results besides its inputs: CPU kernels differ
-    between processor types (torch picks them by the capability it detects), and so do sums
-    split over another thread count. The same inputs give the same bytes only on the same kind."""
+def machine(threads: int, device: str) -> dict:
+    """What decides training's floating-point results besides its inputs: the device it ran on
+    (`cpu`, or a GPU index), CPU kernels differ between processor types (torch picks them by the
+    capability it detects), and so do sums split over another thread count. The same inputs
+    give the same bytes only on the same kind."""
     import torch
 
     return {
+        "device": device,
         "cpu_model": _cpu_model(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": threads,

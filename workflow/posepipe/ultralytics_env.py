@@ -42,3 +42,11 @@ def run_folder(folder: Path) -> dict:
     project lands under runs/<task>/, and without exist_ok a second run becomes `name-2`."""
     folder = Path(folder).resolve()
     return {"project": str(folder.parent), "name": folder.name, "exist_ok": True}
+
+
+def torch_device(requested: str, cuda_available: bool) -> str:
+    """The device Ultralytics is given: for `auto`, the first GPU torch sees, else the CPU (on a
+    cluster, the GPU Slurm granted is the only one the job sees); any other value as given."""
+    if requested != "auto":
+        return requested
+    return "0" if cuda_available else "cpu"

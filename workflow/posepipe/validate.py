@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from posepipe.dataset import runtime_data_yaml
-from posepipe.ultralytics_env import prepare, run_folder
+from posepipe.ultralytics_env import prepare, run_folder, torch_device
 
 METRIC_NAMES = ("precision", "recall", "mAP50", "mAP50-95")
 # Every source of metrics.json, in table order, with its label in the report: Ultralytics' own
@@ -42,6 +42,7 @@ def evaluate(
 ) -> dict:
     """Box and pose precision, recall, mAP50, mAP50-95 on the val split, overall and per class."""
     prepare(config_dir)
+    import torch
     from ultralytics.models.yolo.pose import PoseValidator
 
     work_dir = Path(work_dir).resolve()
@@ -55,7 +56,7 @@ def evaluate(
         imgsz=max(imgsz),
         batch=batch,
         rect=False,
-        device=device,
+        device=torch_device(device, torch.cuda.is_available()),
         plots=False,
         verbose=False,
         **run_folder(work_dir),
