@@ -19,12 +19,14 @@ import numpy as np
 
 from posepipe.device_speed import model_cost
 from posepipe.errors import PosepipeError
+from posepipe.load_order import canonical_final_mlir
 from posepipe.publish import staged
 from posepipe.tpu_mlir_commands import (
     QTABLE,
     QuantizeSettings,
     Recipe,
     calibration_args,
+    codegen_args,
     deploy_args,
     head_args,
     settings_for_tools,
@@ -200,6 +202,7 @@ def build_candidate(
     model_file = f"{s.model_name}_{recipe.name}.cvimodel"
     report["similarity"]["deploy"] = _deploy(s, recipe, model_file, deploy_tolerance, runner, work_dir)
     report["similarity_passed"] = all(b["passed"] for b in report["similarity"]["deploy"])
+    _generate_in_load_order(f"{s.model_name}_{s.processor}_", model_file, runner, work_dir)
     report["bf16"] = bf16_content(work_dir / f"{Path(model_file).stem}_tensor_info.txt")
     report["cost"] = model_cost(work_dir, f"{s.model_name}_{s.processor}_")  # TPU-MLIR's (posepipe.device_speed)
     cvimodel = fixed_build_time((work_dir / model_file).read_bytes())
@@ -256,6 +259,16 @@ def _deploy(
         log.warning("%s: %s; building it unchecked: its accuracy on the val images decides", recipe.name, error)
         run_tool(runner, deploy_args(s, recipe, model_file, None), work_dir, logs / "deploy-unchecked.log")
         return parse_similarity((logs / "deploy.log").read_text())
+
+
+def _generate_in_load_order(prefix: str, model_file: str, runner: Runner, work_dir: Path) -> None:
+    """The cvimodel generated again from model_deploy's final MLIR with its loads in one order
+    (posepipe.load_order), so that a candidate is one file from the docker image and the venv."""
+    finals = sorted(work_dir.glob(f"{prefix}*_final.mlir"))
+    if len(finals) != 1:
+        raise PosepipeError(f"{work_dir}: {len(finals)} files {prefix}*_final.mlir of model_deploy, expected one")
+    finals[0].write_text(canonical_final_mlir(finals[0].read_text()))
+    run_tool(runner, codegen_args(finals[0].name, model_file), work_dir, work_dir / "logs" / "codegen.log")
 
 
 def simulate(

@@ -166,3 +166,9 @@ def deploy_args(s: QuantizeSettings, recipe: Recipe, model_file: str, tolerance:
             "--tolerance", _numbers(float(value) for value in tolerance),
         ]  # fmt: skip
     return args + ["--model", model_file]
+
+
+def codegen_args(final_mlir: str, model_file: str) -> list[str]:
+    """The cvimodel generated again from a final MLIR, as model_deploy generates it for cv18xx."""
+    options = f"model_file={model_file} embed_debug_info=False model_version=latest bmodel_only=False"
+    return ["tpuc-opt", final_mlir, f"--codegen={options} gdma_check=True rvti=False", "-o", "/dev/null"]
