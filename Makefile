@@ -25,13 +25,14 @@ venv:
 run: venv
 	$(VENV)/bin/snakemake $(TARGET) --cores $(CORES)
 
+# A worker per core (pytest-xdist); the tests that share a costly session fixture (a trained
+# and quantized model) run on one worker, so it is built once (tests/conftest.py, SHARED_BUILDS).
 # pytest exits 5 when it collects no test (e.g. a -k that matches nothing): say so, exit 0.
 test: venv
-	$(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
+	$(VENV)/bin/pytest -n auto --dist loadscope $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
 
 # Everything but the tests that train or run TPU-MLIR (pytest marker `slow`, tests/conftest.py),
 # a test file per core at a time (pytest-xdist): they are mostly Snakemake runs of a few seconds.
-# `make test` stays in one process: its session fixtures train and quantize, once.
 test-fast: venv
 	$(VENV)/bin/pytest -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
 

@@ -249,11 +249,48 @@ def _makes_a_workflow_run(function) -> bool:
     return bool(called & WORKFLOW_RUNS)
 
 
-def pytest_collection_modifyitems(items):
+# `make test` runs a worker per core (pytest-xdist), and each worker builds the session fixtures
+# its tests take. So the tests that take one of these costly builds form one scope, run by one
+# worker; the others are scoped by file, whose module fixtures are then built once. xdist's own
+# `xdist_group` mark cannot do this under pytest 9 (it rewrites node ids, which pytest 9 derives),
+# so the workers, which collect, write each test's scope into the run's base folder and the
+# controller's scheduler for `--dist loadscope` reads it there.
+SHARED_BUILDS = ("trained", "built_twice")
+
+
+def _scope(item: pytest.Item) -> str:
+    return next((name for name in SHARED_BUILDS if name in item.fixturenames), item.path.name)
+
+
+def pytest_collection_modifyitems(config, items):
     for item in items:
         definitions = item._fixtureinfo.name2fixturedefs.values()
         if any(_makes_a_workflow_run(d.func) for defs in definitions for d in defs):
             item.add_marker(pytest.mark.slow)
+    if hasattr(config, "workerinput"):
+        scopes = json.dumps({item.nodeid: _scope(item) for item in items})
+        run_folder = config._tmp_path_factory.getbasetemp().parent  # the controller's base folder
+        (run_folder / f"scopes-{config.workerinput['workerid']}.json").write_text(scopes)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    run_folder = config._tmp_path_factory.getbasetemp()
+
+    class BySharedBuild(LoadScopeScheduling):
+        """xdist's scopes, as the workers found them (_scope); called once collection is complete."""
+
+        @functools.cached_property
+        def scopes(self) -> dict[str, str]:
+            return json.loads(min(run_folder.glob("scopes-*.json")).read_text())
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.scopes[nodeid]
+
+    return BySharedBuild(config, log)
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
