@@ -125,5 +125,7 @@ rule select_cvimodel:
         if_none_within_gate=QUANTIZE["if_none_within_gate"],
         # the speed model's constants (bench/device_speed.py): a new fit reruns the choice
         speed=DEVICE_SPEED,
+        # the drop's interval resamples Ultralytics' mAP: its settings stay out of $HOME
+        ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/select_cvimodel.py"

@@ -4,10 +4,14 @@ from pathlib import Path
 
 from posepipe.candidates import select
 from posepipe.rule_entry import run_rule
+from posepipe.ultralytics_env import prepare
 
 sm = snakemake  # noqa: F821
-run_rule(
-    lambda: select(
+
+
+def main():
+    prepare(Path(sm.params.ultralytics_config))
+    select(
         transform_json=Path(sm.input.transform) / "transform.json",
         candidates={
             recipe: tuple(Path(sm.input[f"{kind}_{recipe}"]) for kind in ("cvimodel", "report", "metrics", "stats"))
@@ -21,6 +25,7 @@ run_rule(
         out_cvimodel=Path(sm.output.cvimodel),
         out_report=Path(sm.output.report),
         out_metrics=Path(sm.output.metrics),
-    ),
-    sm.log[0],
-)
+    )
+
+
+run_rule(main, sm.log[0])
