@@ -6,8 +6,8 @@ its own part of local memory. tpuc-opt lists them in an order that follows heap 
 process, so the same model built in the docker image and in the venv (another libc, another
 environment) can list them differently, and code generation then writes another, equivalent
 instruction stream. `canonical_final_mlir` sorts every such run of loads by what it loads and
-renumbers their group ids to match (ids are positions in the group's body, which its `flow`
-schedules by), before the cvimodel is generated from the final MLIR again.
+gives them their run's group ids in that order (the ids the group's `flow` schedules stay the
+same set), before the cvimodel is generated from the final MLIR again.
 """
 
 import re

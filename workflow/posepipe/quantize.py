@@ -202,9 +202,10 @@ def build_candidate(
     model_file = f"{s.model_name}_{recipe.name}.cvimodel"
     report["similarity"]["deploy"] = _deploy(s, recipe, model_file, deploy_tolerance, runner, work_dir)
     report["similarity_passed"] = all(b["passed"] for b in report["similarity"]["deploy"])
-    _generate_in_load_order(f"{s.model_name}_{s.processor}_", model_file, runner, work_dir)
+    deployed = f"{s.model_name}_{s.processor}_"  # model_deploy's file names start so
+    _generate_in_load_order(deployed, model_file, runner, work_dir)
     report["bf16"] = bf16_content(work_dir / f"{Path(model_file).stem}_tensor_info.txt")
-    report["cost"] = model_cost(work_dir, f"{s.model_name}_{s.processor}_")  # TPU-MLIR's (posepipe.device_speed)
+    report["cost"] = model_cost(work_dir, deployed)  # TPU-MLIR's (posepipe.device_speed)
     cvimodel = fixed_build_time((work_dir / model_file).read_bytes())
     report["size_bytes"] = len(cvimodel)
     with staged(out_cvimodel) as partial:
