@@ -223,8 +223,10 @@ def run_snakemake(
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *targets, *extra,
     ]  # fmt: skip
+    # a None in `env` removes that variable from the run's environment
+    merged = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        command, capture_output=True, text=True, env={k: v for k, v in merged.items() if v is not None}
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -273,6 +275,7 @@ def pytest_collection_modifyitems(config, items):
         (run_folder / f"scopes-{config.workerinput['workerid']}.json").write_text(scopes)
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (`-p no:xdist`) has no such hook
 def pytest_xdist_make_scheduler(config, log):
     if config.getoption("dist") != "loadscope":
         return None
@@ -385,7 +388,7 @@ def set_key(path: list, value):
 OFFLINE_SITE = Path(__file__).resolve().parent / "offline"
 
 
-def offline_env(tmp: Path) -> dict:
+def offline_env(tmp: Path) -> dict[str, str | None]:
     """Environment for a run with every network connection refused and recorded, and an empty
     home directory, so that a test can check nothing was fetched nor written there."""
     home = tmp / "home"
@@ -396,6 +399,9 @@ def offline_env(tmp: Path) -> dict:
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_CACHE_HOME": str(home / ".cache"),
+        # pytest's own settings folder (pytest_configure) would hide a rule that leaves
+        # Ultralytics to write its settings under $HOME
+        "YOLO_CONFIG_DIR": None,
     }
 
 
