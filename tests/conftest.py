@@ -454,6 +454,9 @@ def small_model_config() -> dict:
         # a tolerance any trained weights meet: the one-image similarity of INT8 varies with the
         # weights; tests that need a miss force it (test_quantize.py)
         "deploy_tolerance": [0.5, 0.1],
+        # the search runs the model min(calibration images, 8) times for each of its ~175 layers:
+        # two images make it four times cheaper than eight, and it still keeps layers in BF16
+        "calibration_images": 2,
         # every kind of recipe; the search is asked for a cosine no INT8 model reaches, so that
         # it always keeps layers in BF16
         "recipes": SMALL_MODEL_RECIPES,

@@ -9,6 +9,7 @@ user to edit) and the model files; the real `maixtool release` packs it into
 
 import configparser
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,6 +24,8 @@ from posepipe.dataset import read_data_yaml
 from posepipe.errors import PosepipeError
 from posepipe.package import write_zip
 from posepipe.publish import staged
+
+log = logging.getLogger("posepipe.app")
 
 MAIN_PY = '''\
 """{name}: {desc}
@@ -140,7 +143,7 @@ def ensure_maixtool(*, venv: Path, requirements: Path, log_file: Path, ready: Pa
         if not (folder / "bin" / "maixtool").is_file():
             raise PosepipeError(f"{folder}: no maixtool after the install")
 
-    built = shared_env.ensure(Path(venv), build)
+    built = shared_env.ensure(Path(venv), build, log.info)
     Path(ready).write_text(f"{venv} -> {os.readlink(venv)}\n")
     return f"{venv}: {'built' if built else 'already built, reused'}"
 
