@@ -11,6 +11,11 @@ score_candidate_shard per shard (the shards side by side), then rule validate_ca
 shards. Prints the wall time of each layout, the peak memory of a shard job and of the gathering
 job (also at a quarter of the images: how memory grows with them), the speed-up, and whether the
 two layouts' metrics.json and val-stats.npz are the same bytes.
+
+It also prints what bounds the speed-up here: how many cores one shard job keeps busy on its own
+(its CPU time over its wall time: TPU-MLIR's simulator runs the chip's engines in threads of its
+own), and what this machine gives two independent CPU-bound processes (a Python loop, one copy
+against two at once). Two shards cannot beat the cores left idle by one.
 """
 
 import argparse
@@ -87,15 +92,32 @@ def python(code: str, arguments: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, json.dumps(arguments)], env=env, stdout=subprocess.DEVNULL)
 
 
-def peak_mb(processes: list[subprocess.Popen]) -> float:
-    """Wait for every process; the largest peak resident memory among them (wait4), in MB."""
-    peaks = []
+def waited(processes: list[subprocess.Popen]) -> tuple[float, float]:
+    """Wait for every process: the largest peak resident memory among them in MB, and the CPU
+    seconds they used, threads and children included (wait4)."""
+    peaks, cpu = [], 0.0
     for process in processes:
         _, status, usage = os.wait4(process.pid, 0)
         if status != 0:
             raise SystemExit("a job failed")
         peaks.append(usage.ru_maxrss / 1024)
-    return max(peaks)
+        cpu += usage.ru_utime + usage.ru_stime
+    return max(peaks), cpu
+
+
+CPU_LOOP = "s = 0\nfor i in range(30_000_000):\n    s += i"
+
+
+def two_process_gain(repeat: int = 3) -> float:
+    """What this machine gives two independent CPU-bound processes: the time of one Python loop
+    against two copies at once, as a speed-up of the pair's work (2.0 on two free cores)."""
+
+    def wall(copies: int) -> float:
+        begin = time.perf_counter()
+        waited([subprocess.Popen([sys.executable, "-c", CPU_LOOP]) for _ in range(copies)])
+        return time.perf_counter() - begin
+
+    return min(2 * wall(1) / wall(2) for _ in range(repeat))
 
 
 def sharded_run(work: Path, shards: int, job: dict) -> dict:
@@ -103,12 +125,18 @@ def sharded_run(work: Path, shards: int, job: dict) -> dict:
     gathering; and the peak memory of a shard job and of the gathering job."""
     begin = time.perf_counter()
     shard_dirs = [work / f"{index + 1}-of-{shards}" for index in range(shards)]
-    shard_peak = peak_mb(
+    shard_peak, shard_cpu = waited(
         [python(SHARD_JOBS, {**job, "shard": [i, shards], "work": str(d)}) for i, d in enumerate(shard_dirs)]
     )
+    shards_wall = time.perf_counter() - begin
     scores = [str(d / "scores.pickle") for d in shard_dirs]
-    gather_peak = peak_mb([python(GATHER_JOB, {**job, "scores": scores, "out": str(work)})])
-    return {"wall": time.perf_counter() - begin, "shard_mb": shard_peak, "gather_mb": gather_peak}
+    gather_peak, _ = waited([python(GATHER_JOB, {**job, "scores": scores, "out": str(work)})])
+    return {
+        "wall": time.perf_counter() - begin,
+        "shard_mb": shard_peak,
+        "gather_mb": gather_peak,
+        "busy_cores": shard_cpu / shards_wall,  # of the shard jobs, side by side
+    }
 
 
 def main():
@@ -154,6 +182,12 @@ def main():
         outputs = ("metrics.json", "val-stats.npz")
         same = all(filecmp.cmp(one["work"] / name, two["work"] / name, shallow=False) for name in outputs)
         print(f"speed-up of 2 shards over 1: {one['wall'] / two['wall']:.2f}x")
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"one shard job alone keeps {one['busy_cores']:.2f} cores busy, two side by side "
+            f"{two['busy_cores']:.2f}: two shards can be at most {min(2, cores / one['busy_cores']):.2f}x "
+            f"faster on {cores} cores; two independent CPU-bound processes here: {two_process_gain():.2f}x"
+        )
         print(f"metrics.json and val-stats.npz the same bytes: {'yes' if same else 'NO'}")
         if not same:
             raise SystemExit(1)
