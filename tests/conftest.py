@@ -455,7 +455,7 @@ def small_model_config() -> dict:
         # weights; tests that need a miss force it (test_quantize.py)
         "deploy_tolerance": [0.5, 0.1],
         # the search runs the model min(calibration images, 8) times for each of its ~175 layers:
-        # one image makes it eight times cheaper than eight, and it still keeps layers in BF16
+        # one image costs an eighth of the usual eight, and it still keeps layers in BF16
         "calibration_images": 1,
         # every kind of recipe; the search is asked for a cosine no INT8 model reaches, so that
         # it always keeps layers in BF16
