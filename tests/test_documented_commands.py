@@ -4,14 +4,14 @@ by the README's rule) or, without one, of `rule all`. Options such as `--cache`,
 and `--quiet` take every following word as their own, which once turned a documented target into
 a rule name."""
 
+import functools
 import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 
 import pytest
+import snakemake_cli
 from conftest import REPO, job_counts
 
 DOCUMENTS = (
@@ -36,11 +36,22 @@ def documented_commands() -> list[str]:
 COMMANDS = documented_commands()
 
 
-def plan(words: list[str], env: dict) -> dict[str, int]:
-    command = [sys.executable, "-m", "snakemake", *words, "--dry-run", "--forceall", "--quiet", "rules"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, f"{' '.join(words)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    return job_counts(result.stdout)
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    """The jobs a dry run of these words plans, in a copy of the checkout as a newcomer's clone
+    has it (Snakemake writes its records where it runs, and other tests watch the checkout).
+    Several commands share the plain plan of their target, so each plan is made once."""
+    clone = tmp_path_factory.mktemp("clone") / "posepipe"
+    shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", ".*cache"))
+    env = {**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(tmp_path_factory.mktemp("output-cache"))}
+
+    @functools.cache
+    def planned(*words: str) -> dict[str, int]:
+        result = snakemake_cli.run([*words, "--dry-run", "--forceall", "--quiet", "rules"], clone, env, timeout=300)
+        assert result.returncode == 0, f"{' '.join(words)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        return job_counts(result.stdout)
+
+    return planned
 
 
 def test_the_readme_documents_commands():
@@ -55,7 +66,7 @@ def test_every_docs_page_is_linked_from_the_readme():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_a_documented_command_plans_its_target(command, tmp_path):
+def test_a_documented_command_plans_its_target(command, plan):
     words = shlex.split(command)[1:]
     words = [("1" if word == "N" and words[i - 1] == "--cores" else word) for i, word in enumerate(words)]
     if "conda" in words and not shutil.which("conda"):
@@ -65,9 +76,8 @@ def test_a_documented_command_plans_its_target(command, tmp_path):
     target = [words[0]] if words and not words[0].startswith("-") else []
     after_options = [w for w in words[1:] if w.startswith("results/")]
     assert not after_options, f"{command}: put the target first; an option would take {after_options} as its value"
-    env = {**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(tmp_path)}
     # a scatter count changes how many jobs score the candidates, and it is meant to
     scatter = [word for i, word in enumerate(words) if i and words[i - 1] == "--set-scatter"]
-    expected = plan([*target, "--cores", "1", *(["--set-scatter", *scatter] if scatter else [])], env)
-    assert plan(words, env) == expected
+    expected = plan(*target, "--cores", "1", *(["--set-scatter", *scatter] if scatter else []))
+    assert plan(*words) == expected
     assert ("all" in expected) == (not target)
