@@ -4,12 +4,13 @@ docker route's side of it is in tests/test_quantize_docker.py."""
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
 from conftest import build_trained_candidate
 from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import TOOL_VARIABLES, Runner
+from posepipe.tpu_mlir_env import TOOL_VARIABLES, Runner, find_python310
 
 ADDR_NO_RANDOMIZE = 0x0040000
 # the personality of the tool and of a process the tool starts (TPU-MLIR's tools start each other)
@@ -72,3 +73,15 @@ def test_a_candidate_rebuilt_eight_times_is_one_cvimodel(trained, tmp_path, reci
         assert report["similarity"]["deploy"], "the deploy's own comparison ran"
         digests.add(hashlib.sha256((out / "small.cvimodel").read_bytes()).hexdigest())
     assert len(digests) == 1, f"{recipe.name}: {len(digests)} different cvimodels from 8 builds"
+
+
+def test_python310_is_found_in_pyenv_s_versions_without_running_its_shim(tmp_path, monkeypatch):
+    shims, version = tmp_path / "shims", tmp_path / "versions" / "3.10.99" / "bin"
+    for folder, script in ((shims, f"touch {tmp_path}/shim-ran"), (version, "echo True")):
+        folder.mkdir(parents=True)
+        (folder / "python3.10").write_text(f"#!/bin/sh\n{script}\n")
+        (folder / "python3.10").chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}/usr/bin:/bin")
+    assert find_python310("python3.10") == str(version / "python3.10")
+    assert not (tmp_path / "shim-ran").exists()
