@@ -17,7 +17,7 @@ SHARED_ENV = REPO / "workflow" / "posepipe" / "shared_env.py"
 # A stand-in for the main venv's build (the real one takes minutes): it records each build,
 # creates the folder slowly, and is complete only at its end.
 STAND_IN = (
-    'echo build >> "$1"; mkdir "$0"; sleep "$2"; python3 -m venv "$0"; '
+    'echo build >> "$1"; mkdir "$0"; sleep "$2"; python3 -m venv --without-pip "$0"; '
     '"$0/bin/python" -c "import sys; print(sys.prefix)" > "$0/prefix"'
 )
 
