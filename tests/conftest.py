@@ -7,13 +7,13 @@ import inspect
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import snakemake_cli
 import yaml
 from posepipe.shared_env import default_root
 
@@ -219,15 +219,13 @@ def run_snakemake(
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+    words = [
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *targets, *extra,
     ]  # fmt: skip
     # a None in `env` removes that variable from the run's environment
     merged = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    result = subprocess.run(
-        command, capture_output=True, text=True, env={k: v for k, v in merged.items() if v is not None}
-    )
+    result = snakemake_cli.run(words, REPO, {k: v for k, v in merged.items() if v is not None})
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"

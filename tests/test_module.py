@@ -6,10 +6,10 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import snakemake_cli
 import yaml
 from conftest import POSEPIPE_VERSION, REPO, job_counts, tiny_config, tiny_full_config
 
@@ -67,9 +67,7 @@ def own_dataset_config(demo_data: dict, full: bool) -> dict:
 
 def snakemake(folder: Path, *words: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Snakemake as the user types it in their folder: no --snakefile, no --directory."""
-    command = [sys.executable, "-m", "snakemake", *words]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    return subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env, timeout=1200)
+    return snakemake_cli.run(list(words), folder, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}, 1200)
 
 
 def plan(folder: Path, *words: str, env: dict | None = None) -> dict[str, int]:
