@@ -1,9 +1,11 @@
 """The workflow through profiles/slurm on a real single-node Slurm (Debian slurm-wlm + munge)."""
 
+import fcntl
 import json
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,22 +16,29 @@ LOCAL_SLURM = REPO / "tests" / "slurm" / "local-slurm.sh"
 TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
 
 
-def slurm_state() -> str:
+def slurm_answers() -> bool:
+    """A controller answers with the node's state (idle, or busy with another test's jobs)."""
     result = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
-    return result.stdout.strip()
+    return result.returncode == 0 and bool(result.stdout.strip())
 
 
 @pytest.fixture(scope="module")
 def slurm():
-    """A running local Slurm: found, or started here (and then stopped here, by PID)."""
+    """A running local Slurm: found, or started here and stopped here, by PID. Every test process
+    (a pytest-xdist worker) that uses it holds a shared lock, so the one that started it stops it
+    only once no other one is using it."""
     if not (shutil.which("sinfo") and shutil.which("slurmctld") and shutil.which("munged")):
         pytest.skip("needs Slurm: Debian packages slurm-wlm and munge (.ci/run installs and starts them)")
-    started = slurm_state() != "idle"
-    if started:
-        subprocess.run(["bash", str(LOCAL_SLURM), "start"], check=True)
-    yield
-    if started:
-        subprocess.run(["bash", str(LOCAL_SLURM), "stop"], check=True)
+    with open(Path(tempfile.gettempdir()) / "posepipe-test-slurm.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = not slurm_answers()
+        if started:
+            subprocess.run(["bash", str(LOCAL_SLURM), "start"], check=True)
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+        if started:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(["bash", str(LOCAL_SLURM), "stop"], check=True)
 
 
 def onnx_weights(path):
@@ -45,7 +54,7 @@ PROFILE_TRAIN = "  train:\n    runtime: 720\n    mem_mb: 8000\n"
 TEST_CLUSTER_TRAIN = "  train:\n    runtime: 20\n    mem_mb: 1500\n"
 
 
-def test_cluster_profile(tmp_path: Path, gpu: bool = False) -> Path:
+def fitted_slurm_profile(tmp_path: Path, gpu: bool = False) -> Path:
     """profiles/slurm fitted to this test cluster: rule train's time and memory lowered (on the
     command line, --set-resources would replace the profile's whole set-resources), and its GPU
     line uncommented where `gpu`, as a user would."""
@@ -94,7 +103,7 @@ def completed_slurm_jobs(run: subprocess.CompletedProcess) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path):
-    profile = test_cluster_profile(tmp_path)
+    profile = fitted_slurm_profile(tmp_path)
     on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=on_test_cluster(profile))
     assert sum(completed_slurm_jobs(on_slurm).values()) == 5
 
@@ -117,7 +126,7 @@ def test_a_candidate_s_val_shards_run_as_slurm_jobs_and_give_the_local_scores(sl
     workdir = tmp_path / "work"
     shutil.copytree(trained, workdir, symlinks=True)
     recipe = "results/small/quantize/int8"
-    sharded = on_test_cluster(test_cluster_profile(tmp_path)) + ["--set-scatter", "val_shards=3"]
+    sharded = on_test_cluster(fitted_slurm_profile(tmp_path)) + ["--set-scatter", "val_shards=3"]
     on_slurm = run_snakemake(workdir, small_model_config(), f"{recipe}/metrics.json", extra=sharded)
     jobs = completed_slurm_jobs(on_slurm)
     assert jobs == {"simulate_candidate": 3, "score_candidate_shard": 3, "validate_candidate": 1}, jobs
@@ -133,7 +142,7 @@ def test_the_profile_s_gpu_line_gets_training_a_gpu_and_training_records_its_dev
     import torch
     from posepipe.ultralytics_env import torch_device
 
-    profile = test_cluster_profile(tmp_path, gpu=True)
+    profile = fitted_slurm_profile(tmp_path, gpu=True)
     run = run_snakemake(tmp_path / "work", tiny_config(), "results/tiny/train/best.pt", extra=on_test_cluster(profile))
     train_job = next(job for job, rule in submitted_jobs(run).items() if rule == "train")
     assert completed_slurm_jobs(run)["train"] == 1
