@@ -1,5 +1,6 @@
 """The workflow through profiles/slurm on a real single-node Slurm (Debian slurm-wlm + munge)."""
 
+import contextlib
 import fcntl
 import json
 import re
@@ -25,20 +26,35 @@ def slurm_answers() -> bool:
 @pytest.fixture(scope="module")
 def slurm():
     """A running local Slurm: found, or started here and stopped here, by PID. Every test process
-    (a pytest-xdist worker) that uses it holds a shared lock, so the one that started it stops it
-    only once no other one is using it."""
+    (a pytest-xdist worker) that uses it holds a shared lock while it does, so the one that
+    started it stops it only once no other one is using it; deciding to start or to stop takes
+    a second lock, held only while deciding, so that a user does not wait for another's tests."""
     if not (shutil.which("sinfo") and shutil.which("slurmctld") and shutil.which("munged")):
         pytest.skip("needs Slurm: Debian packages slurm-wlm and munge (.ci/run installs and starts them)")
-    with open(Path(tempfile.gettempdir()) / "posepipe-test-slurm.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        started = not slurm_answers()
-        if started:
-            subprocess.run(["bash", str(LOCAL_SLURM), "start"], check=True)
-        fcntl.flock(lock, fcntl.LOCK_SH)
+    locks = Path(tempfile.gettempdir())
+    with (
+        open(locks / "posepipe-test-slurm.lock", "a") as deciding,
+        open(locks / "posepipe-test-slurm.use", "a") as using,
+    ):
+        with flocked(deciding):
+            started = not slurm_answers()
+            if started:
+                subprocess.run(["bash", str(LOCAL_SLURM), "start"], check=True)
+            fcntl.flock(using, fcntl.LOCK_SH)
         yield
         if started:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            subprocess.run(["bash", str(LOCAL_SLURM), "stop"], check=True)
+            with flocked(deciding):
+                fcntl.flock(using, fcntl.LOCK_EX)  # waits for every other user
+                subprocess.run(["bash", str(LOCAL_SLURM), "stop"], check=True)
+
+
+@contextlib.contextmanager
+def flocked(file):
+    fcntl.flock(file, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def onnx_weights(path):
