@@ -125,37 +125,48 @@ def _points(raw: bytes) -> list[float] | None:
 def number_lists(path: Path, anns: list[Annotation], field: str, length: int, expected: str):
     """One list of `length` numbers per annotation (`null` or `[]` for none) as an (n, length)
     float64 array, and a mask of the annotations that have one."""
-    raws = list(map(bytes, map(attrgetter(field), anns)))
-    present = np.array([raw != b"null" and raw != b"[]" for raw in raws], dtype=bool)
-    values = np.zeros((len(raws), length))
-    listed = [raw for raw, has in zip(raws, present) if has]
-    parsed = _parsed_in_bulk(listed, length)
+    raws = list(map(attrgetter(field), anns))  # msgspec.Raw: the record's bytes, not copied
+    text = b"".join(raws).translate(None, _JSON_WHITESPACE)
+    if b"null" not in text and b"[]" not in text:  # the common case: every annotation has its list
+        present, listed = np.ones(len(raws), dtype=bool), raws
+    else:
+        raws = list(map(bytes, raws))
+        present = np.array([raw != b"null" and raw != b"[]" for raw in raws], dtype=bool)
+        listed = [raw for raw, has in zip(raws, present) if has]
+        text = b"".join(listed).translate(None, _JSON_WHITESPACE)
+    parsed = _parsed_in_bulk(text, len(listed), length)
     if parsed is None:  # a faulty record (or lists of points): find and name it
         owners = [a for a, has in zip(anns, present) if has]
-        parsed = _number_lists_one_by_one(path, owners, listed, field, length, expected)
+        parsed = _number_lists_one_by_one(path, owners, list(map(bytes, listed)), field, length, expected)
+    if present.all():
+        return parsed, present
+    values = np.zeros((len(raws), length))
     values[present] = parsed
     return values, present
 
 
-def _parsed_in_bulk(listed: list[bytes], length: int) -> np.ndarray | None:
-    """Flat JSON number lists of `length` values as rows of a CSV text, parsed by polars' reader
-    (correctly rounded, as Python's float(); a Python object per number would take seconds at
-    COCO scale). None unless every list is flat and holds `length` numbers."""
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+def _parsed_in_bulk(text: bytes, count: int, length: int) -> np.ndarray | None:
+    """`count` flat JSON number lists of `length` values, back to back without whitespace, as
+    rows of a CSV text parsed by polars' reader (correctly rounded, as Python's float(); a Python
+    object per number would take seconds at COCO scale). None unless every list is flat and holds
+    `length` numbers."""
     import polars as pl  # here, not above: reading the records alone does not need it
 
-    if not listed:
+    if not count:
         return np.zeros((0, length))
-    text = b"".join(listed).translate(None, b" \t\r\n")
-    if text.count(b"[") != len(listed) or text.count(b"][") != len(listed) - 1:
+    if text.count(b"[") != count or text.count(b"][") != count - 1:
         return None
     columns = {f"{i}": pl.Float64 for i in range(length)}
     try:  # a row with fewer values reads as nulls, one with more is an error: both refused here
         table = pl.read_csv(text[1:-1].replace(b"][", b"\n"), has_header=False, schema=columns, quote_char=None)
     except pl.exceptions.PolarsError:
         return None
-    if table.height != len(listed) or sum(table.null_count().row(0)):
+    if table.height != count or sum(table.null_count().row(0)):
         return None
-    return table.to_numpy()
+    return table.to_numpy(order="c")  # row-major, as the records are read
 
 
 def _number_lists_one_by_one(path, anns: list[Annotation], raws: list[bytes], field, length, expected) -> np.ndarray:
