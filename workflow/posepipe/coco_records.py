@@ -157,21 +157,31 @@ def check_images(path: Path, images: list[Image]) -> ImageRecords:
         )
     file_names = [normalised_file_name(path, image) for image in images]
     dataset_names = list(map(dataset_name, file_names))
-    first_of: dict[str, int] = {}
-    for index, name in enumerate(file_names):
-        if (other := first_of.setdefault(name, index)) != index:
-            raise PosepipeError(
-                f"{path}: image id {images[index].id}: file_name '{images[index].file_name}' is the file of "
-                f"image id {images[other].id} ('{images[other].file_name}')"
-            )
-    first_of.clear()
-    for index, name in enumerate(map(label_name, dataset_names)):
-        if (other := first_of.setdefault(name, index)) != index:
-            raise PosepipeError(
-                f"{path}: image id {images[index].id}: '{file_names[index]}' and image id {images[other].id} "
-                f"'{file_names[other]}' would share the label file '{name}' (one stem per folder)"
-            )
+    if same := _listed_twice(file_names):
+        other, index = same
+        raise PosepipeError(
+            f"{path}: image id {images[index].id}: file_name '{images[index].file_name}' is the file of "
+            f"image id {images[other].id} ('{images[other].file_name}')"
+        )
+    label_names = list(map(label_name, dataset_names))
+    if same := _listed_twice(label_names):
+        other, index = same
+        raise PosepipeError(
+            f"{path}: image id {images[index].id}: '{file_names[index]}' and image id {images[other].id} "
+            f"'{file_names[other]}' would share the label file '{label_names[index]}' (one stem per folder)"
+        )
     return ImageRecords(image_ids, order, widths, heights, file_names, dataset_names)
+
+
+def _listed_twice(names: list[str]) -> tuple[int, int] | None:
+    """The indices of the first name listed twice (the earlier, the later); None when all differ."""
+    if len(set(names)) == len(names):  # the common case, decided in C
+        return None
+    first_of: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if (other := first_of.setdefault(name, index)) != index:
+            return other, index
+    return None
 
 
 @dataclass
