@@ -158,10 +158,10 @@ def check_images(path: Path, images: list[Image]) -> ImageRecords:
     file_names = [normalised_file_name(path, image) for image in images]
     dataset_names = list(map(dataset_name, file_names))
     if same := _listed_twice(file_names):
-        other, index = same
+        earlier, later = (images[index] for index in same)
         raise PosepipeError(
-            f"{path}: image id {images[index].id}: file_name '{images[index].file_name}' is the file of "
-            f"image id {images[other].id} ('{images[other].file_name}')"
+            f"{path}: image id {later.id}: file_name '{later.file_name}' is the file of image id {earlier.id} "
+            f"('{earlier.file_name}')"
         )
     label_names = list(map(label_name, dataset_names))
     if same := _listed_twice(label_names):
