@@ -298,7 +298,8 @@ def simulate(
     if index:  # a shard may be empty where there are more shards than val images
         shutil.copyfile(cvimodel, work_dir / "model.cvimodel")  # copies: the folder is what a container mounts
         shutil.copyfile(Path(__file__).with_name("cvimodel_runner.py"), work_dir / "cvimodel_runner.py")
-        result = runner.run(["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"], work_dir)
+        simulator = ["python3", "cvimodel_runner.py", "model.cvimodel", "inputs", "outputs"]
+        result = runner.run_on_own_cpu(simulator, work_dir)  # its own threads cost more than they give
         (work_dir / "runner.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
             raise PosepipeError(f"model_runner on {cvimodel} failed; see {work_dir / 'runner.log'}")

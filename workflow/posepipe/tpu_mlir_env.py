@@ -3,6 +3,7 @@ docker image, or the conda environment Snakemake made under --sdm conda; the too
 3.10 exactly), which of those to use, and the command line of a tool in each (Runner).
 """
 
+import functools
 import glob
 import hashlib
 import logging
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posepipe import shared_env
+from posepipe.cpus import own_cpu
 from posepipe.errors import PosepipeError
 from posepipe.tpu_mlir_outputs import parse_similarity
 
@@ -230,13 +232,24 @@ class Runner:
             return argv, {**os.environ}
         raise PosepipeError(f"unknown TPU-MLIR runner '{self.kind}'")
 
-    def run(self, args: list[str], work_dir: Path) -> subprocess.CompletedProcess:
+    def run(self, args: list[str], work_dir: Path, cpu: int | None = None) -> subprocess.CompletedProcess:
         """One tool in `work_dir`, its output captured as text (bytes that are not UTF-8, which
-        the tools print at times, replaced rather than failing the job)."""
+        the tools print at times, replaced rather than failing the job); on `cpu` alone if given."""
         argv, env = self.command(args, work_dir)
-        result = subprocess.run(argv, cwd=work_dir, env=env, capture_output=True, text=True, errors="replace")
+        confine = None if cpu is None else functools.partial(os.sched_setaffinity, 0, {cpu})
+        result = subprocess.run(
+            argv, cwd=work_dir, env=env, capture_output=True, text=True, errors="replace", preexec_fn=confine
+        )
         warn_if_randomized(result.stderr)
         return result
+
+    def run_on_own_cpu(self, args: list[str], work_dir: Path) -> subprocess.CompletedProcess:
+        """`run` on a CPU no other job holds (cpus.own_cpu), where the tool is this machine's
+        process; a container's CPUs are its daemon's to set, and not every daemon can."""
+        if self.kind == "docker":
+            return self.run(args, work_dir)
+        with own_cpu() as cpu:
+            return self.run(args, work_dir, cpu)
 
 
 def run_tool(runner: Runner, args: list[str], work_dir: Path, log_file: Path) -> tuple[str, float]:
