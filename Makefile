@@ -12,12 +12,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-fast venv lint bench
 
-# Built once per set of pins and shared (workflow/posepipe/shared_env.py): under a lock, into a
+# Built once per set of pins and shared (workflow/posepipe/infra/shared_env.py): under a lock, into a
 # folder of its own, published by a symlink only when complete and checked, so that two clones,
 # CI and a Slurm job may start at once. No file prerequisites: the folder name holds the hash of
 # the pins, and a fresh clone's files are always newer than an environment another clone built.
 venv:
-	@$(PYTHON) workflow/posepipe/shared_env.py $(VENV) -- bash -c '$(PYTHON) -m venv "$$0" && \
+	@$(PYTHON) workflow/posepipe/infra/shared_env.py $(VENV) -- bash -c '$(PYTHON) -m venv "$$0" && \
 		"$$0/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock && \
 		"$$0/bin/python" -c "import snakemake, torch, onnxruntime, importlib.util as u; assert u.find_spec(\"ultralytics\")"' {}
 	@ln -sfn $(VENV) .venv

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from posepipe.demo import COCO_KEYPOINTS, COCO_SKELETON
+from posepipe.dataset.demo import COCO_KEYPOINTS, COCO_SKELETON
 
 SIZES = [(640, 480), (640, 427), (480, 640), (640, 426), (500, 375), (640, 425), (427, 640), (640, 428),
          (375, 500), (640, 424), (640, 512), (612, 612), (640, 640), (640, 360), (640, 429), (333, 500),

@@ -43,7 +43,7 @@ import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
 sys.path.insert(0, sys.argv[4])
-from posepipe.convert import Split, convert
+from posepipe.dataset.convert import Split, convert
 begin = time.perf_counter()
 convert({"train": Split(Path(sys.argv[1]), Path(sys.argv[2]))}, Path(sys.argv[3]), threads=int(sys.argv[5]))
 print(json.dumps({"inside": time.perf_counter() - begin, "imports": begin - start}))
@@ -57,7 +57,7 @@ import json, os, sys, time
 from pathlib import Path
 start = time.perf_counter()
 sys.path.insert(0, sys.argv[4])
-from posepipe.coco_json import read_coco
+from posepipe.dataset.coco_json import read_coco
 begin = time.perf_counter()
 coco = read_coco(Path(sys.argv[1]))
 source, out = sys.argv[2], Path(sys.argv[3])
@@ -89,7 +89,7 @@ def run_measured(code: str, args: list[str], env: dict) -> dict:
 
 def same_labels(ours: Path, theirs: Path) -> tuple[int, float]:
     """Files compared and the largest difference; fails on any shape mismatch."""
-    from posepipe.labels import read_label_file
+    from posepipe.dataset.label_text import read_label_file
 
     compared, worst = 0, 0.0
     for path in theirs.rglob("*.txt"):

@@ -22,10 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
-from posepipe.dataset import val_images  # noqa: E402
-from posepipe.quantize import build_candidate  # noqa: E402
-from posepipe.tpu_mlir_commands import Recipe  # noqa: E402
-from posepipe.tpu_mlir_env import Runner  # noqa: E402
+from posepipe.dataset.data_yaml import val_images  # noqa: E402
+from posepipe.tpu_mlir.commands import Recipe  # noqa: E402
+from posepipe.tpu_mlir.env import Runner  # noqa: E402
+from posepipe.tpu_mlir.quantize import build_candidate  # noqa: E402
 
 RECIPES = {
     "int8": Recipe.from_config({"name": "int8"}),

@@ -9,10 +9,10 @@ and model_deploy argument builders and runner (the project's TPU-MLIR venv, buil
 weights, so the YOLO detectors are built from their Ultralytics YAML and the classifiers are
 torchvision's, untrained; the detectors are cut where MaixCAM's YOLO models end (the DFL
 convolution and the class sigmoid). Each model's cost is read from what model_deploy wrote
-(posepipe.device_speed.model_cost: its layer groups' costs, and the work of the layers it left
+(posepipe.device.speed.model_cost: its layer groups' costs, and the work of the layers it left
 outside groups). Prints published against estimated for every point, with the leave-one-out
 error of the fit; --write stores the fitted constants, the points and the errors in
-workflow/posepipe/device_speed.json, which the pipeline's estimates use. --reuse takes the
+workflow/posepipe/device/speed.json, which the pipeline's estimates use. --reuse takes the
 models already built under --work.
 """
 
@@ -28,16 +28,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
-from posepipe import device_speed, input_contract  # noqa: E402
-from posepipe.shared_env import default_root  # noqa: E402
-from posepipe.tpu_mlir_commands import (  # noqa: E402
+from posepipe.device import input_contract  # noqa: E402
+from posepipe.device import speed as device_speed  # noqa: E402
+from posepipe.infra.shared_env import default_root  # noqa: E402
+from posepipe.tpu_mlir.commands import (  # noqa: E402
     QuantizeSettings,
     Recipe,
     calibration_args,
     deploy_args,
     transform_args,
 )
-from posepipe.tpu_mlir_env import Runner, environment_key, run_tool  # noqa: E402
+from posepipe.tpu_mlir.env import Runner, environment_key, run_tool  # noqa: E402
 
 SOURCE = (
     "MaixPy README (github.com/sipeed/MaixPy), 'Performance comparison', MaixCAM column: "
@@ -70,7 +71,7 @@ def tpu_mlir_runner() -> Runner:
 def yolo_detector_onnx(architecture: str, height: int, width: int, work: Path) -> tuple[Path, list[str]]:
     """The detector built from its YAML, exported, and cut at MaixCAM's outputs."""
     import onnx
-    from posepipe.ultralytics_env import prepare
+    from posepipe.training.ultralytics_env import prepare
 
     prepare(work / "ultralytics")
     from ultralytics import YOLO
@@ -139,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="where the models are built (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="take the models already built under --work")
-    parser.add_argument("--write", action="store_true", help="store the fit in workflow/posepipe/device_speed.json")
+    parser.add_argument("--write", action="store_true", help="store the fit in workflow/posepipe/device/speed.json")
     options = parser.parse_args()
     root = Path(options.work or tempfile.mkdtemp(prefix="posepipe-speed-")).resolve()
     runner = None if options.reuse else tpu_mlir_runner()

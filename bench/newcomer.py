@@ -99,7 +99,7 @@ def main() -> None:
         for source in ("pt", "device_float", "cvimodel"):
             figures = metrics[source]
             print(f"  {source:<14} box mAP50 {figures['box']['mAP50']:.3f}  pose mAP50 {figures['pose']['mAP50']:.3f}")
-        from posepipe.candidates import table_line
+        from posepipe.evaluation.selection import table_line
 
         print("\nquantization candidates (pose mAP50-95 on the simulator, device-decoded; cost: BF16 share)")
         for row in metrics["quantization"]["candidates"]:

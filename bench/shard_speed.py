@@ -36,9 +36,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARD_JOBS = """
 import json, sys
 from pathlib import Path
-from posepipe.device_metrics import score_shard
-from posepipe.quantize import simulate
-from posepipe.tpu_mlir_env import Runner
+from posepipe.evaluation.device_metrics import score_shard
+from posepipe.tpu_mlir.quantize import simulate
+from posepipe.tpu_mlir.env import Runner
 a = json.loads(sys.argv[1])
 work = Path(a["work"])
 simulate(cvimodel=Path(a["cvimodel"]), dataset_dir=Path(a["dataset"]), imgsz=a["imgsz"], shard=a["shard"],
@@ -50,8 +50,8 @@ score_shard(outputs_dir=work / "outputs", dataset_dir=Path(a["dataset"]), imgsz=
 GATHER_JOB = """
 import json, sys
 from pathlib import Path
-from posepipe.bootstrap import save_image_stats
-from posepipe.device_metrics import evaluate_simulated
+from posepipe.evaluation.bootstrap import save_image_stats
+from posepipe.evaluation.device_metrics import evaluate_simulated
 a = json.loads(sys.argv[1])
 result, per_image = evaluate_simulated(shard_scores=[Path(p) for p in a["scores"]], dataset_dir=Path(a["dataset"]),
     imgsz=a["imgsz"], cvimodel_name="model.cvimodel", app=a["app"], config_dir=Path(a["config"]))

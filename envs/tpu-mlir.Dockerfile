@@ -5,7 +5,7 @@ ARG BASE_IMAGE=sophgo/tpuc_dev:v3.4
 FROM ${BASE_IMAGE}
 ARG TPU_MLIR_VERSION=1.28.1
 ARG PIP_OPTIONS=""
-# the wheel's bundled glibc, which breaks the tools on a newer host (posepipe.tpu_mlir_env)
+# the wheel's bundled glibc, which breaks the tools on a newer host (posepipe.tpu_mlir.env)
 ARG BUNDLED_GLIBC="libc.so.6 libm.so.6 libpthread.so.0"
 # search_qtable (quantize.recipes, bf16_layers: search) renders its result with Graphviz, under
 # the tpu_mlir wheel's glib, which needs libpcre3

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import snakemake_cli
 import yaml
-from posepipe.shared_env import default_root
+from posepipe.infra.shared_env import default_root
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -34,7 +34,7 @@ def coco_real() -> Path:
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> dict[str, dict[str, Path]]:
     """A small demo dataset (8 train, 4 val images), generated once per test session."""
-    from posepipe import demo
+    from posepipe.dataset import demo
 
     root = tmp_path_factory.mktemp("demo")
     splits = {"train": 8, "val": 4}
@@ -125,7 +125,7 @@ def assert_keypoints_on_their_markers(dataset: Path, image: str, split: str = "t
     """Every labelled keypoint of every label row of `image` on its marker, and inside its box,
     in the image as Ultralytics reads it (its own imread). Returns the keypoints checked."""
     import numpy as np
-    from posepipe.labels import read_label_file
+    from posepipe.dataset.label_text import read_label_file
     from ultralytics.utils.patches import imread
 
     pixels = imread(str(dataset / "images" / split / image))[..., ::-1]  # BGR -> RGB
@@ -147,7 +147,7 @@ def assert_keypoints_on_their_markers(dataset: Path, image: str, split: str = "t
     return checked
 
 
-# ---- the MaixCAM runtime's integer rules, an independent reference for posepipe.decoder ----
+# ---- the MaixCAM runtime's integer rules, an independent reference for posepipe.device.decoder ----
 
 IOU_TH = 0.45
 
@@ -319,7 +319,7 @@ def planned(workdir: Path, config: dict, target: str) -> set[str]:
 
 def pytest_configure(config):
     """Ultralytics offline, with its settings in a folder of the test run, never in $HOME."""
-    from posepipe.ultralytics_env import prepare
+    from posepipe.training.ultralytics_env import prepare
 
     prepare(Path(config.rootpath) / ".pytest_cache" / "ultralytics")
 
@@ -467,9 +467,9 @@ def small_model_config() -> dict:
 
 def build_trained_candidate(trained: Path, out: Path, recipe, deploy_tolerance=(0.5, 0.1)) -> dict:
     """build_candidate() itself, real tools, on the `trained` model's transform, into `out`."""
-    from posepipe.dataset import val_images
-    from posepipe.quantize import build_candidate
-    from posepipe.tpu_mlir_env import Runner
+    from posepipe.dataset.data_yaml import val_images
+    from posepipe.tpu_mlir.env import Runner
+    from posepipe.tpu_mlir.quantize import build_candidate
 
     out.mkdir(parents=True, exist_ok=True)
     quantize = trained / "results" / "small" / "quantize"

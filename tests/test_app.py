@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from conftest import POSEPIPE_VERSION, REPO, offline_env, run_snakemake, small_model_config
-from posepipe import decoder
-from posepipe.app import main_py
+from posepipe.device import decoder
+from posepipe.packaging.app import main_py
 
 DOUBLE = Path(__file__).resolve().parent / "maix_double"
 SETTINGS = {"name": None, "version": "1.0.0", "author": "posepipe", "conf_th": 0.5, "iou_th": 0.45, "keypoint_th": 0.3}
@@ -84,7 +84,7 @@ def head_outputs(height: int, width: int, objects: list[tuple[int, float, list[f
 
 def test_the_app_draws_the_keypoints_the_model_sees_and_none_it_marks_not_visible(tmp_path):
     """Built on purpose, whatever any training gives: head outputs whose visibility puts two of
-    four keypoints of each object under the app's KEYPOINT_TH; the runtime (posepipe.decoder in
+    four keypoints of each object under the app's KEYPOINT_TH; the runtime (posepipe.device.decoder in
     the test double) decodes them at the thresholds main.py passes."""
     visible, hidden = 3.0, -3.0  # sigmoid 0.95 and 0.05, either side of MEASURED's 0.6
     objects = [(100, 0.9, [visible, hidden, visible, hidden]), (700, 0.8, [hidden, visible, visible, visible])]

@@ -1,11 +1,11 @@
 """The gate's confidence: a paired bootstrap of a candidate's pose mAP50-95 drop over the val
-images (posepipe.bootstrap), on per-image stats built on purpose."""
+images (posepipe.evaluation.bootstrap), on per-image stats built on purpose."""
 
 import numpy as np
 import pytest
-from posepipe import bootstrap
-from posepipe.candidates import drop_intervals, warn_if_unresolved
-from posepipe.errors import PosepipeError
+from posepipe.evaluation import bootstrap
+from posepipe.evaluation.selection import drop_intervals, warn_if_unresolved
+from posepipe.infra.errors import PosepipeError
 from ultralytics.utils.metrics import PoseMetrics
 
 

@@ -1,9 +1,9 @@
-"""Which candidate ships (posepipe.candidates), on rows built on purpose; the gate on real
+"""Which candidate ships (posepipe.evaluation.selection), on rows built on purpose; the gate on real
 candidates is in tests/test_quantize.py."""
 
 import pytest
-from posepipe.candidates import choose
-from posepipe.errors import PosepipeError
+from posepipe.evaluation.selection import choose
+from posepipe.infra.errors import PosepipeError
 
 
 def row(recipe, ms, size, pose, passed=True):

@@ -6,8 +6,8 @@ import random
 import msgspec
 import numpy as np
 import pytest
-from posepipe.coco_json import Annotation, number_lists
-from posepipe.errors import PosepipeError
+from posepipe.dataset.coco_json import Annotation, number_lists
+from posepipe.infra.errors import PosepipeError
 
 
 def annotations(lists: list) -> list[Annotation]:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 from conftest import assert_ultralytics_loads_what_was_converted, write_json
-from posepipe.convert import Split, convert
-from posepipe.demo import COCO_KEYPOINTS
-from posepipe.errors import PosepipeError
-from posepipe.labels import read_label_file
+from posepipe.dataset.convert import Split, convert
+from posepipe.dataset.demo import COCO_KEYPOINTS
+from posepipe.dataset.label_text import read_label_file
+from posepipe.infra.errors import PosepipeError
 
 
 def ultralytics_labels(json_path: Path, work: Path) -> Path:

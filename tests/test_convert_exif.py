@@ -15,8 +15,8 @@ from conftest import (
     write_json,
 )
 from PIL import Image, ImageOps
-from posepipe.convert import Split, convert
-from posepipe.errors import PosepipeError
+from posepipe.dataset.convert import Split, convert
+from posepipe.infra.errors import PosepipeError
 
 STORED_POINTS = [(15.5, 10.5), (60.5, 20.5), (30.5, 45.5)]  # pixel centres in the stored 80 x 60 pixels
 STORED_BOX = [8, 4, 62, 50]

@@ -12,7 +12,7 @@ from conftest import (
     write_json,
 )
 from PIL import Image
-from posepipe.convert import Split, convert
+from posepipe.dataset.convert import Split, convert
 
 KEYPOINTS = ["nose", "left_eye", "right_eye"]
 SKELETON = [[1, 2], [1, 3]]

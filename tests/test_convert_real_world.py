@@ -11,11 +11,11 @@ import pytest
 import yaml
 from conftest import REPO, assert_ultralytics_loads_what_was_converted, write_json
 from PIL import Image
-from posepipe import images as image_files
-from posepipe.convert import Split, convert
-from posepipe.errors import PosepipeError
-from posepipe.flip_idx import derive
-from posepipe.labels import read_label_file
+from posepipe.dataset import images as image_files
+from posepipe.dataset.convert import Split, convert
+from posepipe.dataset.flip_idx import derive
+from posepipe.dataset.label_text import read_label_file
+from posepipe.infra.errors import PosepipeError
 
 NAMES = ["nose", "left_eye", "right_eye"]
 
@@ -319,7 +319,7 @@ def test_fifo_in_the_image_folder_is_refused_without_opening_it(tmp_path):
     os.mkfifo(split.images / "a.jpg")
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
-        "from posepipe.convert import Split, convert; s = Split(Path(sys.argv[2]), Path(sys.argv[3])); "
+        "from posepipe.dataset.convert import Split, convert; s = Split(Path(sys.argv[2]), Path(sys.argv[3])); "
         "convert({'train': s, 'val': s}, Path(sys.argv[4]))"
     )
     args = [str(REPO / "workflow"), str(split.annotations), str(split.images), str(tmp_path / "out")]

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import pytest
 from conftest import REPO
-from posepipe.cpus import own_cpu
+from posepipe.infra.cpus import own_cpu
 
 CPUS = sorted(os.sched_getaffinity(0))
 pytestmark = pytest.mark.skipif(len(CPUS) < 2, reason="one CPU in this process's set: nothing to share out")
@@ -27,7 +27,7 @@ def test_each_holder_gets_a_cpu_of_its_own_until_none_is_left(tmp_path):
 def test_a_killed_holder_s_cpu_is_free_again(tmp_path):
     code = (
         f"import sys, time; sys.path.insert(0, {str(REPO / 'workflow')!r}); from pathlib import Path; "
-        f"from posepipe.cpus import own_cpu\nwith own_cpu(Path({str(tmp_path)!r})) as cpu:\n"
+        f"from posepipe.infra.cpus import own_cpu\nwith own_cpu(Path({str(tmp_path)!r})) as cpu:\n"
         "    print(cpu, flush=True); time.sleep(120)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -45,7 +45,7 @@ def test_a_killed_holder_s_cpu_is_free_again(tmp_path):
 def test_a_process_already_on_one_cpu_is_left_as_it_is(tmp_path):
     code = (
         f"import sys; sys.path.insert(0, {str(REPO / 'workflow')!r}); from pathlib import Path; "
-        f"from posepipe.cpus import own_cpu\nwith own_cpu(Path({str(tmp_path)!r})) as cpu:\n    print(cpu)"
+        f"from posepipe.infra.cpus import own_cpu\nwith own_cpu(Path({str(tmp_path)!r})) as cpu:\n    print(cpu)"
     )
     confined = subprocess.run(
         [sys.executable, "-c", code],

@@ -1,4 +1,4 @@
-"""The MaixCAM runtime's post-processing (posepipe.decoder) against Ultralytics: on the pruned
+"""The MaixCAM runtime's post-processing (posepipe.device.decoder) against Ultralytics: on the pruned
 ONNX of the trained small model, in float and with the device's integer rules, and through to
 the package and the app for class counts the runtime could misread."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import IOU_TH, POSEPIPE_VERSION, box_iou, device_reference, run_snakemake, small_model_config, write_json
-from posepipe import decoder, input_contract
-from posepipe.images import read_rgb
+from posepipe.dataset.images import read_rgb
+from posepipe.device import decoder, input_contract
 
 
 @pytest.fixture(scope="module")

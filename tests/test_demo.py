@@ -1,10 +1,10 @@
-"""The demo data (posepipe.demo): boxes that hold their keypoints, and visibility by the panels."""
+"""The demo data (posepipe.dataset.demo): boxes that hold their keypoints, and visibility by the panels."""
 
 import json
 
 import numpy as np
 import pytest
-from posepipe import demo
+from posepipe.dataset import demo
 
 
 def generated(tmp_path, panels: bool) -> list[dict]:

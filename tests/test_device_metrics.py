@@ -1,7 +1,7 @@
 """The device's figures in shards: every val image in exactly one shard, in order."""
 
 import pytest
-from posepipe.device_metrics import shard_of
+from posepipe.dataset.val_inputs import shard_of
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7, 20])

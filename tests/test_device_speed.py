@@ -1,7 +1,7 @@
-"""The speed model (posepipe.device_speed): TPU-MLIR's costs to milliseconds on the device."""
+"""The speed model (posepipe.device.speed): TPU-MLIR's costs to milliseconds on the device."""
 
 import pytest
-from posepipe import device_speed
+from posepipe.device import speed as device_speed
 
 GLOBAL_CONV = (
     '    %9 = "tpu.Conv2D"(%7, %8) {dilations = [1, 1], group = 1 : i64, kernel_shape = [3, 3]} : '

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 from conftest import REPO
-from posepipe.tpu_mlir_env import BUNDLED_GLIBC
+from posepipe.tpu_mlir.env import BUNDLED_GLIBC
 
 
 def pins(lines) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""One input contract (posepipe.input_contract): the tensor every scoring path feeds the model is
+"""One input contract (posepipe.device.input_contract): the tensor every scoring path feeds the model is
 the one TPU-MLIR makes from the same image, and the config cannot contradict it."""
 
 import json
@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 from conftest import REPO
 from PIL import Image
-from posepipe import input_contract
-from posepipe.images import read_rgb
-from posepipe.tpu_mlir_commands import settings_for_tools, transform_args
-from posepipe.tpu_mlir_env import Runner
+from posepipe.dataset.images import read_rgb
+from posepipe.device import input_contract
+from posepipe.tpu_mlir.commands import settings_for_tools, transform_args
+from posepipe.tpu_mlir.env import Runner
 
 # (width, height): the demo's 4:3, a portrait phone shape, odd sizes where rounding and truncation
 # of the scaled size part, one smaller than the input and one already its size

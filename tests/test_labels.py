@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from posepipe import labels
-from posepipe.labels import format_rows, read_label_file
+from posepipe.dataset import label_text as labels
+from posepipe.dataset.label_text import format_rows, read_label_file
 
 
 def python_reference(value: float) -> str:

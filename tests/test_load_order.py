@@ -1,9 +1,9 @@
-"""posepipe.load_order on final-MLIR groups shaped like tpuc-opt's (tpu.Group bodies and their
+"""posepipe.tpu_mlir.load_order on final-MLIR groups shaped like tpuc-opt's (tpu.Group bodies and their
 flow). The real case, the docker image's cvimodel against the venv's, is in test_quantize_docker."""
 
 import re
 
-from posepipe.load_order import canonical_final_mlir
+from posepipe.tpu_mlir.load_order import canonical_final_mlir
 
 LOCATIONS = {
     "#loc1": 'loc("load_input")',

@@ -113,7 +113,10 @@ def test_the_package_listing_names_every_file_of_the_package():
     listing = ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard", "workflow/posepipe"]
     files = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
     listed = (REPO / "workflow" / "posepipe" / "package-files.txt").read_text().split()
-    assert sorted(listed) == listed and listed == sorted(Path(f).name for f in files if (REPO / f).is_file())
+    package = REPO / "workflow" / "posepipe"
+    assert sorted(listed) == listed and listed == sorted(
+        (REPO / f).relative_to(package).as_posix() for f in files if (REPO / f).is_file()
+    )
 
 
 def tagged_release(cache: Path, owner_repo: str, tag: str) -> None:
@@ -149,7 +152,7 @@ def test_the_github_form_with_a_tag_runs_posepipe_s_files_from_git(demo_data, tm
     # the package the job imported: Snakemake's copies of the tagged files (nothing else puts
     # posepipe on the job's path; pytest's pythonpath is this process's only)
     release = tmp_path / "cache/snakemake/snakemake/source-cache/hosted-git/githubfile/github.com/posepipe/posepipe"
-    assert (release / tag / "workflow" / "posepipe" / "convert.py").is_file()
+    assert (release / tag / "workflow" / "posepipe" / "dataset" / "convert.py").is_file()
 
 
 def module_commands() -> list[str]:

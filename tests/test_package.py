@@ -1,4 +1,4 @@
-"""The .mud package (posepipe.package): the file MaixPy loads, its labels, and the zip for the device."""
+"""The .mud package (posepipe.packaging.package): the file MaixPy loads, its labels, and the zip for the device."""
 
 import json
 import zipfile
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from posepipe.errors import PosepipeError
-from posepipe.package import mud_text, package
+from posepipe.infra.errors import PosepipeError
+from posepipe.packaging.package import mud_text, package
 
 
 def test_package_of_the_trained_model(trained):
@@ -27,7 +27,7 @@ def test_package_of_the_trained_model(trained):
 
 @pytest.fixture(scope="module")
 def yolo11_pruned(tmp_path_factory, demo_data) -> Path:
-    from posepipe.prune import prune
+    from posepipe.training.prune import prune
     from ultralytics import YOLO
 
     work = tmp_path_factory.mktemp("yolo11")

@@ -1,4 +1,4 @@
-"""provenance.json (posepipe.provenance): what a shipped model was made from and with, on a
+"""provenance.json (posepipe.packaging.provenance): what a shipped model was made from and with, on a
 real build of the whole chain."""
 
 import hashlib

@@ -7,10 +7,10 @@ import numpy as np
 import onnx
 import pytest
 from conftest import IOU_TH, device_reference
-from posepipe import decoder, input_contract
-from posepipe.errors import PosepipeError
-from posepipe.images import read_rgb
-from posepipe.prune import check_cut, prune
+from posepipe.dataset.images import read_rgb
+from posepipe.device import decoder, input_contract
+from posepipe.infra.errors import PosepipeError
+from posepipe.training.prune import check_cut, prune
 
 HEIGHT, WIDTH = 64, 96
 N = decoder.anchor_count(HEIGHT, WIDTH)
@@ -76,7 +76,7 @@ def test_the_documented_maixpy_names_are_refused(untrained_export, check_image, 
 
 def test_numerical_check_fails_on_a_wrong_tensor(untrained_export, check_image):
     """Swap in a tensor of the right shape but the wrong role: the output0 check catches it."""
-    from posepipe.prune import discover, read_head
+    from posepipe.training.prune import discover, read_head
 
     full = onnx.load(str(untrained_export))
     head = read_head(full, untrained_export)
@@ -125,7 +125,7 @@ def multi_class_export(request, tmp_path_factory) -> Path:
 
 def test_scores_are_padded_so_that_the_runtime_tells_them_from_keypoints(multi_class_export, check_image, tmp_path):
     import onnxruntime
-    from posepipe.prune import _expose
+    from posepipe.training.prune import _expose
 
     description = prune_into(tmp_path, multi_class_export, check_image)
     nc = description["num_classes"]

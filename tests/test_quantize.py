@@ -16,18 +16,18 @@ from conftest import (
     small_model_config,
     write_json,
 )
-from posepipe import device_speed
-from posepipe.candidates import select
-from posepipe.errors import PosepipeError
-from posepipe.quantize import calibration_set
-from posepipe.tpu_mlir_commands import Recipe
+from posepipe.device import speed as device_speed
+from posepipe.evaluation.selection import select
+from posepipe.infra.errors import PosepipeError
+from posepipe.tpu_mlir.commands import Recipe
+from posepipe.tpu_mlir.quantize import calibration_set
 
 
 def test_calibration_draws_from_the_train_split_never_a_val_image(demo_data, tmp_path, caplog):
     """The gate scores candidates on the val images: a calibration that saw them would flatter
     the INT8 figures. The sample is seeded: the same images every time, on every machine."""
-    from posepipe.convert import Split, convert
-    from posepipe.dataset import split_images
+    from posepipe.dataset.convert import Split, convert
+    from posepipe.dataset.data_yaml import split_images
 
     convert({name: Split(**files) for name, files in demo_data.items()}, tmp_path / "dataset")
     train, val = (split_images(tmp_path / "dataset", split) for split in ("train", "val"))
@@ -36,7 +36,7 @@ def test_calibration_draws_from_the_train_split_never_a_val_image(demo_data, tmp
     assert sample != train[:5] or len(train) == 5, "a random sample, not the first images"
     val_bytes = {p.read_bytes() for p in val}
     assert not any(p.read_bytes() in val_bytes for p in sample)
-    caplog.set_level(logging.INFO, logger="posepipe.quantize")
+    caplog.set_level(logging.INFO, logger="posepipe.tpu_mlir.quantize")
     assert calibration_set(train, 100) == train  # fewer than asked: all of them, and the log says so
     assert f"calibration: 100 images asked for, the train split has {len(train)}" in caplog.messages
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, assert_same_bytes, build_trained_candidate, run_snakemake, small_model_config
-from posepipe import tpu_mlir_env
-from posepipe.errors import PosepipeError
-from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import (
+from posepipe.infra.errors import PosepipeError
+from posepipe.tpu_mlir import env as tpu_mlir_env
+from posepipe.tpu_mlir.commands import Recipe
+from posepipe.tpu_mlir.env import (
     RANDOMIZED_ADDRESSES,
     SECCOMP_PROFILE,
     TOOL_VARIABLES,

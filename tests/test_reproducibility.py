@@ -74,7 +74,7 @@ def test_two_builds_train_identical_weights(built_twice):
 def hostile(tmp_path_factory, tpu_mlir_venv) -> Path:
     """The tiny chain, through the .mud, on a dataset in a folder named like a shell command,
     with a category named like one."""
-    from posepipe import demo
+    from posepipe.dataset import demo
 
     workdir = tmp_path_factory.mktemp("hostile") / "work"
     data = workdir / HOSTILE_FOLDER
@@ -120,7 +120,7 @@ def copy_of(workdir: Path, tmp_path: Path) -> Path:
 
 
 def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
-    from posepipe import demo
+    from posepipe.dataset import demo
 
     splits = {"train": 8, "val": 4}
     files = {split: tmp_path / "data" / f"{split}.json" for split in splits}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import REPO, small_model_config
 
-SHARED_ENV = REPO / "workflow" / "posepipe" / "shared_env.py"
+SHARED_ENV = REPO / "workflow" / "posepipe" / "infra" / "shared_env.py"
 # A stand-in for the main venv's build (the real one takes minutes): it records each build,
 # creates the folder slowly, and is complete only at its end.
 STAND_IN = (

@@ -156,7 +156,7 @@ def test_the_profile_s_gpu_line_gets_training_a_gpu_and_training_records_its_dev
     runs holds one GPU (this test cluster declares one, tests/slurm/local-slurm.sh), and with
     `device: auto` training records the device torch saw in it (the CPU here: there is no GPU)."""
     import torch
-    from posepipe.ultralytics_env import torch_device
+    from posepipe.training.ultralytics_env import torch_device
 
     profile = fitted_slurm_profile(tmp_path, gpu=True)
     run = run_snakemake(tmp_path / "work", tiny_config(), "results/tiny/train/best.pt", extra=on_test_cluster(profile))

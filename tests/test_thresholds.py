@@ -1,8 +1,8 @@
-"""The app's thresholds by F1 (posepipe.thresholds): conditions built on purpose, not trained."""
+"""The app's thresholds by F1 (posepipe.evaluation.thresholds): conditions built on purpose, not trained."""
 
 import numpy as np
-from posepipe import thresholds as th
-from posepipe.decoder import Detection
+from posepipe.device.decoder import Detection
+from posepipe.evaluation import thresholds as th
 
 K = 4
 

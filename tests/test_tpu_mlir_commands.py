@@ -1,8 +1,8 @@
-"""The TPU-MLIR tools' settings and argument lists (posepipe.tpu_mlir_commands)."""
+"""The TPU-MLIR tools' settings and argument lists (posepipe.tpu_mlir.commands)."""
 
 import pytest
-from posepipe.errors import PosepipeError
-from posepipe.tpu_mlir_commands import settings_for_tools
+from posepipe.infra.errors import PosepipeError
+from posepipe.tpu_mlir.commands import settings_for_tools
 
 GOOD = {
     "processor": "cv181x",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from conftest import build_trained_candidate
-from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import TOOL_VARIABLES, Runner, find_python310
+from posepipe.tpu_mlir.commands import Recipe
+from posepipe.tpu_mlir.env import TOOL_VARIABLES, Runner, find_python310
 
 ADDR_NO_RANDOMIZE = 0x0040000
 # the personality of the tool and of a process the tool starts (TPU-MLIR's tools start each other)
@@ -45,7 +45,7 @@ ENVIRONMENTS = (
 @pytest.mark.parametrize("extra", [0, 3, 40])
 def test_the_tools_start_with_the_same_variables_whatever_the_caller_has(trained, tmp_path, monkeypatch, extra):
     """The number of variables moves the tool's heap, and with it the order of weight loads in
-    the cvimodel (posepipe.tpu_mlir_env): a caller with more, or none of the defaulted ones,
+    the cvimodel (posepipe.tpu_mlir.env): a caller with more, or none of the defaulted ones,
     gives the tools the same names."""
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

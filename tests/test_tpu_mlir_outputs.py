@@ -1,6 +1,6 @@
-"""What the TPU-MLIR tools print, read back (posepipe.tpu_mlir_outputs)."""
+"""What the TPU-MLIR tools print, read back (posepipe.tpu_mlir.outputs)."""
 
-from posepipe.tpu_mlir_outputs import parse_similarity
+from posepipe.tpu_mlir.outputs import parse_similarity
 
 
 def test_similarity_blocks_are_parsed():

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TRAINING_SEED, assert_same_bytes, run_snakemake, small_model_config, tiny_config
-from posepipe.export import export_onnx
-from posepipe.ultralytics_env import torch_device
+from posepipe.training.export import export_onnx
+from posepipe.training.ultralytics_env import torch_device
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Validation (posepipe.validate): the metrics table, Ultralytics' figures beside the device decoder's."""
+"""Validation (posepipe.training.validate): the metrics table, Ultralytics' figures beside the device decoder's."""
 
 import json
 
@@ -13,7 +13,7 @@ def test_device_metrics_beside_ultralytics(trained):
     assert set(device["box"]) == {"precision", "recall", "mAP50", "mAP50-95"}
     # the same model and images: the device's decoding costs little against Ultralytics' own
     assert abs(device["box"]["mAP50"] - metrics["onnx"]["box"]["mAP50"]) < 0.15
-    from posepipe.thresholds import CONF_TH_GRID, KEYPOINT_TH_GRID
+    from posepipe.evaluation.thresholds import CONF_TH_GRID, KEYPOINT_TH_GRID
 
     for source in ("device_float", "cvimodel"):
         result = metrics[source]

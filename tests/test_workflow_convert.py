@@ -4,7 +4,7 @@ import json
 
 import yaml
 from conftest import assert_same_bytes, assert_ultralytics_loads_what_was_converted, run_snakemake, tiny_config
-from posepipe.labels import read_label_file
+from posepipe.dataset.label_text import read_label_file
 
 
 def test_demo_dataset_and_conversion(tmp_path):

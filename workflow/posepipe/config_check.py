@@ -5,7 +5,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from posepipe.input_contract import contract_faults
+from posepipe.device.input_contract import contract_faults
 
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
 WORKFLOW_OUTPUTS = "results/"

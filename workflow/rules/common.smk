@@ -25,7 +25,8 @@ def package_root():
             workflow.source_path(f"../posepipe/{name}")
             for name in listing.read().split()
         ]
-    return Path(copies[0]).parent.parent
+    init = next(copy for copy in copies if copy.endswith("posepipe/__init__.py"))
+    return Path(init).parent.parent
 
 
 # Importable here, and in every rule script, which Snakemake runs as a process of its own with
@@ -35,12 +36,12 @@ sys.path.insert(0, PACKAGE_ROOT)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.getenv("PYTHONPATH")]))
 )
-from posepipe.export import OTHER_FORMATS, missing_package
-from posepipe.tpu_mlir_commands import CONFIGURED_KEYS
-from posepipe.device_speed import calibration as device_speed_calibration
-from posepipe.tpu_mlir_env import choose_runner
+from posepipe.training.export import OTHER_FORMATS, missing_package
+from posepipe.tpu_mlir.commands import CONFIGURED_KEYS
+from posepipe.device.speed import calibration as device_speed_calibration
+from posepipe.tpu_mlir.env import choose_runner
 from posepipe.config_check import config_faults
-from posepipe.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
+from posepipe.training.validate import METRIC_SOURCES, ULTRALYTICS_SOURCES
 
 with open(workflow.source_path("../schemas/config.schema.yaml")) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)

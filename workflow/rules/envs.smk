@@ -1,11 +1,11 @@
 # The environments and the image the tools run in, shared by every clone and run on the machine
-# (posepipe.shared_env: built under a lock, published whole). Each is named by the hash of what
+# (posepipe.infra.shared_env: built under a lock, published whole). Each is named by the hash of what
 # it is built from, so it is rebuilt only when that changes. Which one a run uses: common.smk.
 
-from posepipe.app import ensure_maixtool
-from posepipe.rule_entry import in_rule_log
-from posepipe.shared_env import default_root
-from posepipe.tpu_mlir_env import (
+from posepipe.packaging.app import ensure_maixtool
+from posepipe.infra.rule_entry import in_rule_log
+from posepipe.infra.shared_env import default_root
+from posepipe.tpu_mlir.env import (
     BUNDLED_GLIBC,
     ensure_venv,
     environment_key,

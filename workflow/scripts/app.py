@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.app import build_app
-from posepipe.rule_entry import run_rule
+from posepipe.infra.rule_entry import run_rule
+from posepipe.packaging.app import build_app
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.convert import Split, convert
-from posepipe.rule_entry import run_rule
+from posepipe.dataset.convert import Split, convert
+from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

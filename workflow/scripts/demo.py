@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe import demo
-from posepipe.rule_entry import run_rule
+from posepipe.dataset import demo
+from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

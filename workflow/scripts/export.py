@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.export import export_onnx, export_other
-from posepipe.rule_entry import run_rule
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.export import export_onnx, export_other
 
 sm = snakemake  # noqa: F821
 common = dict(work_dir=Path(sm.params.work_dir), config_dir=Path(sm.params.ultralytics_config))

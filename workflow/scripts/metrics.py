@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.rule_entry import run_rule
-from posepipe.validate import merge_metrics
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.validate import merge_metrics
 
 sm = snakemake  # noqa: F821
 run_rule(

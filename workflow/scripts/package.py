@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.package import package
-from posepipe.rule_entry import run_rule
+from posepipe.infra.rule_entry import run_rule
+from posepipe.packaging.package import package
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.provenance import provenance, write_provenance
-from posepipe.rule_entry import run_rule
+from posepipe.infra.rule_entry import run_rule
+from posepipe.packaging.provenance import provenance, write_provenance
 
 sm = snakemake  # noqa: F821
 CHECKOUT = Path(sm.scriptdir).resolve().parent.parent  # this workflow's clone: its git state is recorded

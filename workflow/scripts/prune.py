@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from posepipe.dataset import first_val_image
-from posepipe.prune import prune
-from posepipe.rule_entry import run_rule
+from posepipe.dataset.data_yaml import first_val_image
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.prune import prune
 
 sm = snakemake  # noqa: F821
 run_rule(

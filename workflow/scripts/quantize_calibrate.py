@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from posepipe.dataset import split_images
-from posepipe.quantize import calibrate, calibration_set
-from posepipe.rule_entry import run_rule
-from posepipe.tpu_mlir_env import Runner
+from posepipe.dataset.data_yaml import split_images
+from posepipe.infra.rule_entry import run_rule
+from posepipe.tpu_mlir.env import Runner
+from posepipe.tpu_mlir.quantize import calibrate, calibration_set
 
 sm = snakemake  # noqa: F821
 run_rule(

@@ -3,11 +3,11 @@
 import shutil
 from pathlib import Path
 
-from posepipe.dataset import split_images
-from posepipe.quantize import build_candidate, calibration_set
-from posepipe.rule_entry import run_rule
-from posepipe.tpu_mlir_commands import Recipe
-from posepipe.tpu_mlir_env import Runner
+from posepipe.dataset.data_yaml import split_images
+from posepipe.infra.rule_entry import run_rule
+from posepipe.tpu_mlir.commands import Recipe
+from posepipe.tpu_mlir.env import Runner
+from posepipe.tpu_mlir.quantize import build_candidate, calibration_set
 
 sm = snakemake  # noqa: F821
 

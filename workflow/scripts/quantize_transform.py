@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from posepipe.dataset import first_val_image
-from posepipe.quantize import transform
-from posepipe.rule_entry import run_rule
-from posepipe.tpu_mlir_env import Runner
+from posepipe.dataset.data_yaml import first_val_image
+from posepipe.infra.rule_entry import run_rule
+from posepipe.tpu_mlir.env import Runner
+from posepipe.tpu_mlir.quantize import transform
 
 sm = snakemake  # noqa: F821
 run_rule(

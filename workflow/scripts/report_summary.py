@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from posepipe.report import prediction_grid, summary_rst
-from posepipe.rule_entry import run_rule
-from posepipe.ultralytics_env import prepare
+from posepipe.infra.rule_entry import run_rule
+from posepipe.packaging.report import prediction_grid, summary_rst
+from posepipe.training.ultralytics_env import prepare
 
 sm = snakemake  # noqa: F821
 

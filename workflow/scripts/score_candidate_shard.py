@@ -3,8 +3,8 @@ decodes them and matched with the ground truth; rule validate_candidate sums the
 
 from pathlib import Path
 
-from posepipe.device_metrics import score_shard
-from posepipe.rule_entry import run_rule
+from posepipe.evaluation.device_metrics import score_shard
+from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 run_rule(

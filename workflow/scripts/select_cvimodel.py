@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from posepipe.candidates import select
-from posepipe.rule_entry import run_rule
-from posepipe.ultralytics_env import prepare
+from posepipe.evaluation.selection import select
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.ultralytics_env import prepare
 
 sm = snakemake  # noqa: F821
 

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from posepipe.quantize import simulate
-from posepipe.rule_entry import run_rule
-from posepipe.tpu_mlir_env import Runner
+from posepipe.infra.rule_entry import run_rule
+from posepipe.tpu_mlir.env import Runner
+from posepipe.tpu_mlir.quantize import simulate
 
 sm = snakemake  # noqa: F821
 run_rule(

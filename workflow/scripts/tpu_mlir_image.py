@@ -4,10 +4,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from posepipe.errors import PosepipeError
-from posepipe.rule_entry import run_rule
-from posepipe.shared_env import default_root
-from posepipe.tpu_mlir_env import BUNDLED_GLIBC, ensure_image
+from posepipe.infra.errors import PosepipeError
+from posepipe.infra.rule_entry import run_rule
+from posepipe.infra.shared_env import default_root
+from posepipe.tpu_mlir.env import BUNDLED_GLIBC, ensure_image
 
 sm = snakemake  # noqa: F821
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from posepipe.rule_entry import run_rule
-from posepipe.train import train
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.train import train
 
 sm = snakemake  # noqa: F821
 run_rule(

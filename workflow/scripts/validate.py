@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from posepipe.rule_entry import run_rule
-from posepipe.validate import evaluate
+from posepipe.infra.rule_entry import run_rule
+from posepipe.training.validate import evaluate
 
 sm = snakemake  # noqa: F821
 

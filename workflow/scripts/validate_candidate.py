@@ -4,9 +4,9 @@ float models' figures: what the device will score, before flashing."""
 import json
 from pathlib import Path
 
-from posepipe.bootstrap import save_image_stats
-from posepipe.device_metrics import evaluate_simulated
-from posepipe.rule_entry import run_rule
+from posepipe.evaluation.bootstrap import save_image_stats
+from posepipe.evaluation.device_metrics import evaluate_simulated
+from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from posepipe.bootstrap import save_image_stats
-from posepipe.device_metrics import evaluate_device_decoder
-from posepipe.rule_entry import run_rule
+from posepipe.evaluation.bootstrap import save_image_stats
+from posepipe.evaluation.device_metrics import evaluate_device_decoder
+from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
 

@@ -4,7 +4,7 @@ MaixPy's x86 wheel needs glibc 2.38 and cannot import on these machines, so the 
 runs against this stand-in: for each frame of the JSON file named by $MAIX_DOUBLE_DETECTIONS,
 the detector returns the objects listed there, or, where the frame names an .npz of the model's
 three head outputs, what the runtime makes of them at the thresholds the app passes (decoded by
-posepipe.decoder, the runtime's post-processing reproduced). `app.need_exit()` turns true after
+posepipe.device.decoder, the runtime's post-processing reproduced). `app.need_exit()` turns true after
 those frames, and every drawing call is appended to the JSON lines file $MAIX_DOUBLE_RECORD.
 """
 
@@ -71,7 +71,7 @@ class _Detector:
         frame = _FRAMES[_frame["index"]]
         if isinstance(frame, dict):
             import numpy as np
-            from posepipe import decoder
+            from posepipe.device import decoder
 
             with np.load(frame["head_outputs"]) as saved:
                 outputs = [saved[name] for name in saved.files]

@@ -1,0 +1,167 @@
+"""Which quantization candidate ships: every candidate's accuracy and cost side by side, the
+cheapest within the accuracy gate chosen, and the chosen cvimodel copied out with the report."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from posepipe.device import speed as device_speed
+from posepipe.evaluation import bootstrap
+from posepipe.infra.errors import PosepipeError
+
+log = logging.getLogger("posepipe.tpu_mlir.quantize")
+
+
+def _min_similarity(blocks: list[dict], key: str, output_names: list[str]):
+    values = [b[key] for b in blocks if key in b and b["tensor"].startswith(tuple(output_names))]
+    return round(min(values), 6) if values else None
+
+
+def candidate_table(
+    candidates: dict[str, tuple[dict, dict]],
+    reference: dict,
+    intervals: dict[str, list],
+    output_names: list[str],
+    speed: dict,
+) -> list[dict]:
+    """One row per recipe: what it is, its device-decoded accuracy and drop from the float
+    model's (`reference`) with the drop's bootstrap interval, the tools' similarity, its cost
+    (TPU-MLIR's, and the time on the device it comes to by the `speed` calibration)."""
+    rows = []
+    for name, (report, metrics) in candidates.items():
+        recipe, deploy = report["recipe"], report["similarity"]["deploy"]
+        rows.append(
+            {
+                "recipe": name,
+                "precision": recipe["precision"],
+                "calibration": recipe["calibration"] if recipe["precision"] == "INT8" else None,
+                "bf16_layers": recipe["bf16_layers"],
+                "box": {k: metrics["box"][k] for k in ("mAP50", "mAP50-95")},
+                "pose": {k: metrics["pose"][k] for k in ("mAP50", "mAP50-95")},
+                "pose_mAP50-95_drop": round(reference["pose"]["mAP50-95"] - metrics["pose"]["mAP50-95"], 6),
+                "pose_mAP50-95_drop_interval": intervals[name],
+                "cosine": _min_similarity(deploy, "cosine", output_names),
+                "euclidean": _min_similarity(deploy, "euclidean", output_names),
+                "similarity_passed": report["similarity_passed"],
+                "bf16_layer_count": len(report["bf16"]["layers"]),
+                "bf16_share": report["bf16"]["elements_share"],
+                "size_bytes": report["size_bytes"],
+                "cost": report["cost"],
+                **device_speed.estimate(report["cost"], speed),
+            }
+        )
+    return rows
+
+
+def choose(rows: list[dict], max_accuracy_drop: float, if_none_within_gate: str) -> tuple[dict, str]:
+    """The cheapest candidate within the gate, and why it was taken.
+
+    Cost: the estimated time of a frame on the device (posepipe.device.speed: TPU-MLIR's own
+    cost model of the built cvimodel, calibrated on Sipeed's published figures), then the
+    cvimodel's size. Among equal costs the more accurate wins. The gate: pose mAP50-95 at most
+    `max_accuracy_drop` under the float model's, and the tools' similarity check passed."""
+    by_cost = sorted(rows, key=lambda r: (r["estimated_ms"], r["size_bytes"], -r["pose"]["mAP50-95"], r["recipe"]))
+    for row in by_cost:
+        row["within_gate"] = row["similarity_passed"] and row["pose_mAP50-95_drop"] <= max_accuracy_drop
+    within = [row for row in by_cost if row["within_gate"]]
+    if within:
+        return within[0], f"the cheapest of {len(within)} within the gate"
+    if if_none_within_gate == "most_accurate":
+        best = max(rows, key=lambda r: (r["pose"]["mAP50-95"], -r["estimated_ms"]))
+        log.warning("no candidate within max_accuracy_drop %s: shipping the most accurate, as asked", max_accuracy_drop)
+        return best, "no candidate within the gate: the most accurate (quantize.if_none_within_gate)"
+    raise PosepipeError(
+        f"quantize: no recipe's cvimodel is within max_accuracy_drop {max_accuracy_drop} of the float model's pose "
+        f"mAP50-95 with its similarity check passed: {'; '.join(table_line(r) for r in by_cost)} "
+        "(raise quantize.max_accuracy_drop, add a recipe with more BF16, or set if_none_within_gate: most_accurate)"
+    )
+
+
+def drop_intervals(reference_stats: Path, candidate_stats: dict[str, Path]) -> dict[str, list[float]]:
+    """Each candidate's 95% interval of its pose mAP50-95 drop (posepipe.evaluation.bootstrap), all on the
+    same resamples of the val images."""
+    reference = bootstrap.load_image_stats(reference_stats)
+    draws = bootstrap.resample_draws(len(reference["images"]))
+    reference_maps = bootstrap.pose_maps(reference, draws)
+    intervals = {}
+    for name, path in candidate_stats.items():
+        stats = bootstrap.load_image_stats(path)
+        if not np.array_equal(stats["images"], reference["images"]):
+            raise PosepipeError(f"{path}: scored on other val images than {reference_stats}; rerun both")
+        intervals[name] = bootstrap.drop_interval(reference_maps, bootstrap.pose_maps(stats, draws))
+    return intervals
+
+
+def warn_if_unresolved(rows: list[dict], image_count: int, max_accuracy_drop: float) -> None:
+    """One warning when some drop's interval is wider than the gate: the val split cannot tell
+    that candidate from the float model (or from its neighbours) at that gate."""
+    widest = max(rows, key=lambda r: r["pose_mAP50-95_drop_interval"][1] - r["pose_mAP50-95_drop_interval"][0])
+    low, high = widest["pose_mAP50-95_drop_interval"]
+    if high - low > max_accuracy_drop:
+        log.warning(
+            "the val split (%d images) is too small to tell the candidates apart at max_accuracy_drop %s: "
+            "the 95%% interval of %s's pose mAP50-95 drop is [%+.3f, %+.3f]; roughly %d val images would "
+            "narrow it to the gate",
+            image_count, max_accuracy_drop, widest["recipe"], low, high,
+            bootstrap.images_to_resolve(image_count, [low, high], max_accuracy_drop),
+        )  # fmt: skip
+
+
+def table_line(row: dict) -> str:
+    low, high = row["pose_mAP50-95_drop_interval"]
+    return (
+        f"{row['recipe']}: pose mAP50-95 {row['pose']['mAP50-95']:.3f} "
+        f"(drop {row['pose_mAP50-95_drop']:+.3f}, 95% interval [{low:+.3f}, {high:+.3f}]), "
+        f"similarity {'passed' if row['similarity_passed'] else 'missed'}, BF16 share {row['bf16_share']:.3f}, "
+        f"estimated {row['estimated_ms']:.1f} ms ({row['estimated_fps']:.0f} fps) on the device, "
+        f"{row['size_bytes']} bytes"
+    )
+
+
+def select(
+    *,
+    transform_json: Path,
+    candidates: dict[str, tuple[Path, Path, Path, Path]],
+    reference_metrics: Path,
+    reference_stats: Path,
+    max_accuracy_drop: float,
+    if_none_within_gate: str,
+    speed: dict,
+    out_cvimodel: Path,
+    out_report: Path,
+    out_metrics: Path,
+) -> dict:
+    """Choose among the candidates (recipe -> cvimodel, report, metrics, per-image stats), copy
+    the chosen one out, and write the quantization report (every candidate side by side) and its
+    metrics."""
+    transformed = json.loads(Path(transform_json).read_text())
+    loaded = {
+        name: (json.loads(Path(report).read_text()), json.loads(Path(metrics).read_text()))
+        for name, (_, report, metrics, _) in candidates.items()
+    }
+    reference = json.loads(Path(reference_metrics).read_text())
+    intervals = drop_intervals(reference_stats, {name: files[3] for name, files in candidates.items()})
+    rows = candidate_table(loaded, reference, intervals, transformed["settings"]["output_names"], speed)
+    warn_if_unresolved(rows, reference["images"], max_accuracy_drop)
+    chosen, reason = choose(rows, max_accuracy_drop, if_none_within_gate)
+    for row in rows:
+        log.info("%s%s", table_line(row), "  <- chosen" if row is chosen else "")
+    name = chosen["recipe"]
+    report = {
+        **{k: transformed[k] for k in ("model", "tpu_mlir_version", "runner", "settings", "test_image")},
+        "recipe": loaded[name][0]["recipe"],
+        "calibration_images": loaded[name][0].get("calibration_images", []),
+        "chosen": {"recipe": name, "reason": reason},
+        "gate": {"max_accuracy_drop": max_accuracy_drop, "reference": "device_float pose mAP50-95"},
+        "speed_model": device_speed.description(speed),
+        "candidates": rows,
+        "similarity": {"transform": transformed["similarity"], "deploy": loaded[name][0]["similarity"]["deploy"]},
+        "bf16_layers": loaded[name][0]["bf16"]["layers"],
+    }
+    shutil.copyfile(candidates[name][0], out_cvimodel)
+    Path(out_metrics).write_text(json.dumps({**loaded[name][1], "recipe": name}, indent=1) + "\n")
+    Path(out_report).write_text(json.dumps(report, indent=1) + "\n")
+    return report
