@@ -38,7 +38,7 @@ test-fast: venv
 
 lint: venv
 	$(VENV)/bin/ruff check workflow tests bench
-	$(VENV)/bin/snakefmt --check Snakefile workflow/Snakefile workflow/rules
+	$(VENV)/bin/snakefmt --check workflow/Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint
 
 bench: venv

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 BAR = 0.5
 
 
@@ -29,7 +30,7 @@ def run_seed(seed: int, model: str, cores: int) -> tuple[dict, float]:
     config["models"][model]["seed"] = seed
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     target = f"results/{model}/metrics/device_float.json"
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
                "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), target,
                f"results/{model}/metrics/pt.json", f"results/{model}/metrics/onnx.json"]  # fmt: skip
     began = time.perf_counter()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 TRIVIAL = 'rule all:\n    input: "done.txt"\n\nrule make:\n    output: "done.txt"\n    shell: "touch {output}"\n'
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     (trivial / "Snakefile").write_text(TRIVIAL)
     subprocess.run([*snakemake], cwd=trivial, check=True, capture_output=True)
     ours = best_time(
-        [*snakemake, options.target, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(options.configfile)],
+        [*snakemake, options.target, "--snakefile", str(SNAKEFILE), "--configfile", str(options.configfile)],
         options.workdir,
         options.repeat,
     )

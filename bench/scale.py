@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 MODEL = "yolov8n_pose"
 TARGET = f"results/{MODEL}/{MODEL}.cvimodel"
 # the workflow's rules up to the shipped cvimodel, in the order they can run
@@ -66,7 +67,7 @@ class Workflow:
     def run(self, *extra: str) -> tuple[float, float]:
         """One Snakemake run towards the shipped cvimodel: (wall seconds, peak MB of its processes)."""
         command = [
-            sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
             "--directory", str(self.workdir), "--configfile", str(self.workdir / "config.yaml"),
             "--cores", str(self.cores), TARGET, *extra,
         ]  # fmt: skip

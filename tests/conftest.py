@@ -18,6 +18,7 @@ import yaml
 from posepipe.infra.shared_env import default_root
 
 REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 SHARED = REPO.parent / "shared"
 COCO_REAL = SHARED / "data" / "coco-real"
 POSEPIPE_VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -220,7 +221,7 @@ def run_snakemake(
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     words = [
-        "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *targets, *extra,
     ]  # fmt: skip
     # a None in `env` removes that variable from the run's environment

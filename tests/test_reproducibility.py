@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, assert_same_bytes, planned, run_snakemake, tiny_full_config
+from conftest import REPO, SNAKEFILE, assert_same_bytes, planned, run_snakemake, tiny_full_config
 
 HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
 HOSTILE_FOLDER = "my data; $(touch pwned-path)"
@@ -146,7 +146,7 @@ def test_export_killed_mid_way_is_redone(hostile, tmp_path):
     # a power cut: the whole Snakemake process group dies while the export job runs
     config_file = workdir / "test-config.yaml"
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", "results/tiny/tiny.onnx", "--forcerun", "export_onnx",
     ]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as run:

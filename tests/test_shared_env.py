@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, small_model_config
+from conftest import REPO, SNAKEFILE, small_model_config
 
 SHARED_ENV = REPO / "workflow" / "posepipe" / "infra" / "shared_env.py"
 # A stand-in for the main venv's build (the real one takes minutes): it records each build,
@@ -100,7 +100,7 @@ def envs_config(venv_root: Path) -> dict:
     return config
 
 
-def snakemake_command(workdir: Path, config: dict, *targets: str, snakefile: Path = REPO / "Snakefile") -> list[str]:
+def snakemake_command(workdir: Path, config: dict, *targets: str, snakefile: Path = SNAKEFILE) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
     return [
@@ -163,7 +163,7 @@ def test_a_fresh_clone_plans_no_environment_build(tpu_mlir_venv, tmp_path):
     clone = fresh_copy(tmp_path / "clone")
     config = small_model_config()
     config["quantize"]["runner"] = "venv"
-    command = snakemake_command(tmp_path / "work", config, snakefile=clone / "Snakefile")
+    command = snakemake_command(tmp_path / "work", config, snakefile=clone / "workflow" / "Snakefile")
     dry_run = [*command, "results/small.mud", "--dry-run", "--quiet", "rules"]
     plan = subprocess.run(dry_run, capture_output=True, text=True)
     assert plan.returncode == 0, plan.stderr[-3000:]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TRAINING_SEED, assert_same_bytes, run_snakemake, small_model_config, tiny_config
+from conftest import SNAKEFILE, TRAINING_SEED, assert_same_bytes, run_snakemake, small_model_config, tiny_config
 from posepipe.training.export import export_onnx
 from posepipe.training.ultralytics_env import torch_device
 
@@ -139,7 +139,7 @@ def test_training_resumes_after_the_job_is_killed(tmp_path):
     run_snakemake(tmp_path, config, "results/datasets/demo")
     (tmp_path / "test-config.yaml").write_text(json.dumps(config))
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
         "--configfile", str(tmp_path / "test-config.yaml"), "--cores", "2", "results/tiny/train/best.pt",
     ]  # fmt: skip
     checkpoint = tmp_path / "results" / "tiny" / "train-run" / "weights" / "resume.pt"

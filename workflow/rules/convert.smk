@@ -16,3 +16,10 @@ rule convert:
         ),
     script:
         "../scripts/convert.py"
+
+
+def model_dataset(wildcards):
+    """The converted dataset a model is trained and scored on."""
+    return expand(rules.convert.output[0], dataset=MODELS[wildcards.model]["dataset"])[
+        0
+    ]

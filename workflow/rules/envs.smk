@@ -1,15 +1,25 @@
 # The environments and the image the tools run in, shared by every clone and run on the machine
 # (posepipe.infra.shared_env: built under a lock, published whole). Each is named by the hash of what
-# it is built from, so it is rebuilt only when that changes. Which one a run uses: common.smk.
+# it is built from, so it is rebuilt only when that changes. Which one a run uses is chosen
+# here too, once, while the DAG is built (tpu_mlir_runner).
 
-from posepipe.packaging.app import ensure_maixtool
+import functools
+
 from posepipe.infra.rule_entry import in_rule_log
 from posepipe.infra.shared_env import default_root
+from posepipe.packaging.app import ensure_maixtool
 from posepipe.tpu_mlir.env import (
     BUNDLED_GLIBC,
+    choose_runner,
     ensure_venv,
     environment_key,
 )
+
+
+def _file_text(path):
+    with open(path) as f:
+        return f.read()
+
 
 TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
 
@@ -105,3 +115,31 @@ rule maixtool_venv:
             log_file=f"{log[0]}.tools",
             ready=output[0],
         )
+
+
+@functools.cache
+def tpu_mlir_runner():
+    """Chosen once, while the DAG is built (config quantize.runner; `auto` looks around)."""
+    return choose_runner(
+        QUANTIZE["runner"],
+        QUANTIZE["python310"],
+        QUANTIZE["docker_base_image"],
+        TPU_MLIR_IMAGE,
+        under_conda="conda"
+        in str(workflow.deployment_settings.deployment_method).lower(),
+    )
+
+
+def tpu_mlir_ready(wildcards):
+    """What must exist before a TPU-MLIR tool runs: the built venv, or the built image."""
+    runner = tpu_mlir_runner()
+    if runner == "venv":
+        return rules.tpu_mlir_venv.output[0]
+    if runner == "docker":
+        return rules.tpu_mlir_image.output[0]
+    return []
+
+
+def tpu_mlir_location():
+    runner = tpu_mlir_runner()
+    return {"venv": TPU_MLIR_VENV, "docker": TPU_MLIR_IMAGE, "conda": ""}[runner]

@@ -1,3 +1,6 @@
+from posepipe.training.export import missing_package
+
+
 rule export_onnx:
     input:
         weights=rules.train.output.weights,
@@ -15,6 +18,15 @@ rule export_onnx:
         ultralytics_config=ULTRALYTICS_CONFIG,
     script:
         "../scripts/export.py"
+
+
+def export_other_weights(wildcards):
+    """Refuse, while the DAG is built, a format whose package is not installed."""
+    if missing := missing_package(wildcards.format):
+        raise WorkflowError(
+            f"export format '{wildcards.format}' needs {missing}, which is not installed"
+        )
+    return expand(rules.train.output.weights, model=wildcards.model)[0]
 
 
 rule export_other:

@@ -1,3 +1,9 @@
+# TPU-MLIR builds every quantization candidate of a model; rules/candidates.smk scores them
+# and selects the one that ships.
+
+from posepipe.tpu_mlir.commands import CONFIGURED_KEYS
+
+
 # The float MLIR every recipe starts from, once per model.
 rule quantize_transform:
     input:
@@ -49,6 +55,20 @@ rule quantize_calibrate:
         "../scripts/quantize_calibrate.py"
 
 
+def shared_calibration(wildcards):
+    """The calibration table a recipe takes: INT8 without a search (a search calibrates itself)."""
+    recipe = RECIPES[wildcards.recipe]
+    if recipe["precision"] != "INT8" or recipe["bf16_layers"] == "search":
+        return {}
+    return {
+        "calibration": expand(
+            rules.quantize_calibrate.output[0],
+            model=wildcards.model,
+            method=recipe["calibration"],
+        )[0]
+    }
+
+
 # One cvimodel per recipe of quantize.recipes, each in its own folder (TPU-MLIR writes
 # fixed-name files); its params are its own recipe only, so changing one reruns that one.
 rule quantize_candidate:
@@ -79,53 +99,3 @@ rule quantize_candidate:
         work_dir="results/{model}/quantize/{recipe}/work",
     script:
         "../scripts/quantize_candidate.py"
-
-
-# A shard of the val images through a candidate in TPU-MLIR's host simulator, in the TPU-MLIR
-# environment like every rule that runs a TPU-MLIR tool; rule score_candidate_shard scores it.
-rule simulate_candidate:
-    input:
-        cvimodel=rules.quantize_candidate.output.cvimodel,
-        dataset=model_dataset,
-        tools=tpu_mlir_ready,
-    output:
-        directory("results/{model}/quantize/{recipe}/val-outputs/{scatteritem}"),
-    log:
-        "results/logs/quantize/{model}.{recipe}.simulate-{scatteritem}.log",
-    benchmark:
-        "results/benchmarks/quantize/{model}.{recipe}.simulate-{scatteritem}.tsv"
-    conda:
-        "../../envs/tpu-mlir.yaml"
-    params:
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
-        imgsz=model_setting("imgsz"),
-        shard=val_shard,
-        work_dir="results/{model}/quantize/{recipe}/val-run/{scatteritem}",
-    script:
-        "../scripts/simulate_candidate.py"
-
-
-# The cheapest candidate within quantize.max_accuracy_drop of the float model ships.
-rule select_cvimodel:
-    input:
-        unpack(candidate_files),
-        transform=rules.quantize_transform.output[0],
-    output:
-        cvimodel="results/{model}/{model}.cvimodel",
-        report="results/{model}/quantize/report.json",
-        metrics=metrics_json("cvimodel"),
-    log:
-        "results/logs/quantize/{model}.select.log",
-    conda:
-        "../../envs/train.yaml"
-    params:
-        recipes=list(RECIPES),
-        max_accuracy_drop=QUANTIZE["max_accuracy_drop"],
-        if_none_within_gate=QUANTIZE["if_none_within_gate"],
-        # the speed model's constants (bench/device_speed.py): a new fit reruns the choice
-        speed=DEVICE_SPEED,
-        # the drop's interval resamples Ultralytics' mAP: its settings stay out of $HOME
-        ultralytics_config=ULTRALYTICS_CONFIG,
-    script:
-        "../scripts/select_cvimodel.py"

@@ -2,18 +2,11 @@
 quantization recipe (the config schema checked every value first: the tools answer malformed
 ones with tracebacks or LLVM assertion dumps)."""
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from posepipe.device import input_contract
 from posepipe.infra.errors import PosepipeError
-
-# the config schema, beside the package (a module read from git passes full recipes, which
-# need no default from it)
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+from posepipe.infra.schema import with_defaults
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ def transform_args(s: QuantizeSettings, onnx_name: str, test_image: str) -> list
 @dataclass(frozen=True)
 class Recipe:
     """One candidate way to quantize (config quantize.recipes); the schema checked each value and
-    holds each default (recipe_defaults)."""
+    holds each default (infra.schema)."""
 
     name: str
     precision: str  # INT8, or BF16 throughout
@@ -101,16 +94,8 @@ class Recipe:
     @classmethod
     def from_config(cls, entry: dict) -> "Recipe":
         """A recipe as the config gives it; keys it leaves out take the schema's defaults."""
-        entry = {**recipe_defaults(), **entry}
+        entry = with_defaults(entry, "recipe")
         return cls(**{**entry, "head_from": tuple(entry.get("head_from", ()))})
-
-
-@functools.cache
-def recipe_defaults() -> dict:
-    """The schema's default of every recipe key that has one: the one place they are written."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    properties = schema["$defs"]["recipe"]["properties"]
-    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
 # search_qtable runs the model this many times per layer tried; TPU-MLIR's examples use 8-10

@@ -25,7 +25,6 @@ log = logging.getLogger("posepipe.tpu_mlir.env")
 
 # The glibc that the tpu_mlir wheel bundles (Ubuntu 22.04's) breaks every tool on a newer host.
 BUNDLED_GLIBC = ("libc.so.6", "libm.so.6", "libpthread.so.0")
-RUNNERS = ("auto", "docker", "venv", "conda")
 
 
 def find_python310(configured: str) -> str | None:
