@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 from posepipe.device import input_contract  # noqa: E402
 from posepipe.device import speed as device_speed  # noqa: E402
+from posepipe.infra.schema import defaults  # noqa: E402
 from posepipe.infra.shared_env import default_root  # noqa: E402
 from posepipe.tpu_mlir.commands import (  # noqa: E402
     QuantizeSettings,
@@ -56,7 +57,7 @@ PUBLISHED = [
     ("ResNet50 224x224", "resnet50", 224, 224, 28),
 ]
 CALIBRATION_IMAGES = 4
-TPU_MLIR_VERSION = "1.28.1"  # the schema's default; the fit holds for the tools that made the costs
+TPU_MLIR_VERSION = defaults("quantize")["tpu_mlir_version"]  # the fit holds for the tools that made the costs
 
 
 def tpu_mlir_runner() -> Runner:

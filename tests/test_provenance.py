@@ -8,6 +8,9 @@ import zipfile
 from pathlib import Path
 
 from conftest import POSEPIPE_VERSION, REPO
+from posepipe.infra.schema import defaults
+
+TPU_MLIR_VERSION = defaults("quantize")["tpu_mlir_version"]
 
 
 def sha256(path: Path) -> str:
@@ -37,6 +40,6 @@ def test_provenance_records_sources_artifacts_settings_and_software(built_twice)
     assert software["workflow"]["commit"] == head and isinstance(software["workflow"]["dirty"], bool)
     assert software["posepipe"] == POSEPIPE_VERSION
     assert software["packages"]["ultralytics"] == "8.4.190" and software["packages"]["torch"] == "2.14.1"
-    assert software["tpu_mlir"]["version"] == "1.28.1" and software["tpu_mlir"]["runner"]["kind"] == "venv"
+    assert software["tpu_mlir"]["version"] == TPU_MLIR_VERSION and software["tpu_mlir"]["runner"]["kind"] == "venv"
     with zipfile.ZipFile(workdir / "results" / "tiny_maixcam.zip") as archive:
         assert archive.read("provenance.json") == (workdir / "results" / "tiny" / "provenance.json").read_bytes()

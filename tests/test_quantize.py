@@ -19,8 +19,11 @@ from conftest import (
 from posepipe.device import speed as device_speed
 from posepipe.evaluation.selection import select
 from posepipe.infra.errors import PosepipeError
+from posepipe.infra.schema import defaults
 from posepipe.tpu_mlir.commands import Recipe
 from posepipe.tpu_mlir.quantize import calibration_set
+
+TPU_MLIR_VERSION = defaults("quantize")["tpu_mlir_version"]
 
 
 def test_calibration_draws_from_the_train_split_never_a_val_image(demo_data, tmp_path, caplog):
@@ -51,7 +54,7 @@ def candidate_report(trained: Path, recipe: str) -> dict:
 def test_every_recipe_gives_a_cvimodel_with_parsed_similarities(trained):
     model_dir = trained / "results" / "small"
     transform = json.loads((model_dir / "quantize" / "transform" / "transform.json").read_text())
-    assert transform["tpu_mlir_version"] == "1.28.1" and transform["runner"]["kind"] in ("venv", "docker")
+    assert transform["tpu_mlir_version"] == TPU_MLIR_VERSION and transform["runner"]["kind"] in ("venv", "docker")
     assert transform["settings"]["output_names"] == [
         o["name"] for o in json.loads((model_dir / "small_pruned.json").read_text())["outputs"]
     ]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import REPO, assert_same_bytes, build_trained_candidate, run_snakemake, small_model_config
 from posepipe.infra.errors import PosepipeError
+from posepipe.infra.schema import defaults
 from posepipe.tpu_mlir import env as tpu_mlir_env
 from posepipe.tpu_mlir.commands import Recipe
 from posepipe.tpu_mlir.env import (
@@ -27,6 +28,8 @@ from posepipe.tpu_mlir.env import (
     choose_runner,
     docker_answers,
 )
+
+TPU_MLIR_VERSION = defaults("quantize")["tpu_mlir_version"]
 
 STANDIN_SCRIPT = REPO / "tests" / "docker" / "standin-image.sh"
 
@@ -84,8 +87,8 @@ def test_the_image_is_built_from_the_dockerfile_and_tagged_by_its_hash(docker_bu
     history = subprocess.run(
         ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image_id], capture_output=True, text=True
     ).stdout
-    assert "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" in history and "TPU_MLIR_VERSION=1.28.1" in history
-    assert "Version: 1.28.1" in pip_show_tpu_mlir(tag).stdout
+    assert "tpu_mlir[onnx]==${TPU_MLIR_VERSION}" in history and f"TPU_MLIR_VERSION={TPU_MLIR_VERSION}" in history
+    assert f"Version: {TPU_MLIR_VERSION}" in pip_show_tpu_mlir(tag).stdout
     assert pip_show_tpu_mlir(standin_base).returncode != 0, "the stand-in base must not hold tpu_mlir"
 
 
@@ -107,7 +110,7 @@ def simulator_outputs(recipe_dir: Path) -> dict[str, list[np.ndarray]]:
 def test_docker_route_gives_the_venv_route_s_cvimodel(docker_built, trained):
     quantize = docker_built / "results" / "small" / "quantize"
     report = json.loads((quantize / "report.json").read_text())
-    assert all(b["passed"] for b in report["similarity"]["deploy"]) and report["tpu_mlir_version"] == "1.28.1"
+    assert all(b["passed"] for b in report["similarity"]["deploy"]) and report["tpu_mlir_version"] == TPU_MLIR_VERSION
     assert [r["recipe"] for r in report["candidates"]] == list(DOCKER_RECIPES)
     for recipe in DOCKER_RECIPES:
         docker_dir, venv_dir = quantize / recipe, trained / "results/small/quantize" / recipe
