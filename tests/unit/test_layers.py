@@ -3,6 +3,7 @@ below it (posepipe.LAYERS), config_check sits above them all, and no two modules
 other."""
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,14 @@ def test_a_planted_import_is_found(tmp_path, module, line, fault):
     planted = copy / module
     planted.write_text(planted.read_text() + f"\n\n{line}\n")
     assert faults(copy) == [fault]
+
+
+def test_the_readme_table_names_every_module_and_the_guest_script():
+    """README's "How it fits together" table says where each concern lives: every module is in it."""
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    table = readme[readme.index("| stage | rule file |") :].split("\n\n")[0]
+    named = set(re.findall(r"`([\w./]+)`", table))
+    layers = {f"posepipe.{layer}" for layer in LAYERS} | {"posepipe"}
+    unnamed = [name for name in modules() if name not in layers and name.removeprefix("posepipe.") not in named]
+    guests = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("guest/*.py")]
+    assert unnamed == [] and guests and set(guests) <= named

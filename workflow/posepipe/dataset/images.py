@@ -20,7 +20,7 @@ from PIL import Image
 
 from posepipe.infra.errors import PosepipeError
 
-# The suffixes Ultralytics' loader takes (ultralytics.data.utils.IMG_FORMATS; tests/test_convert.py
+# The suffixes Ultralytics' loader takes (ultralytics.data.utils.IMG_FORMATS; tests/unit/dataset/test_convert.py
 # checks the copy): an image with another suffix is never loaded.
 IMG_FORMATS = frozenset(
     {"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"}

@@ -1,8 +1,7 @@
 """A CPU of its own for a job's tool. TPU-MLIR's host simulator spreads every operation over
 threads of its own; where each core already has a job (one val shard per core, the default),
-those threads cost more CPU time than they save. bench/shard_speed.py, 96 val images on 2
-cores: one shard on one CPU 215 s, free to use both 198 s; two shards on a CPU each 116 s,
-free 137 s."""
+those threads cost more CPU time than they save (bench/shard_speed.py; its figures are in
+docs/stages.md)."""
 
 import fcntl
 import os

@@ -1,0 +1,60 @@
+"""Real Snakemake runs of the demo dataset and conversion stages."""
+
+import json
+
+import yaml
+from posepipe.dataset.label_text import read_label_file
+from support.checks import assert_same_bytes, assert_ultralytics_loads_what_was_converted
+from support.runs import run_snakemake, tiny_config
+
+
+def test_demo_dataset_and_conversion(tmp_path):
+    run_snakemake(tmp_path, tiny_config(), "results/datasets/demo")
+    dataset = tmp_path / "results" / "datasets" / "demo"
+    data = yaml.safe_load((dataset / "data.yaml").read_text())
+    assert "path" not in data and data["kpt_shape"] == [17, 3]
+    coco = json.loads((tmp_path / "results" / "demo" / "annotations" / "train.json").read_text())
+    assert len(coco["images"]) == 8
+    labels = sorted((dataset / "labels" / "train").glob("*.txt"))
+    assert len(labels) == 8
+    assert sum(len(read_label_file(p)) for p in labels) == len(coco["annotations"])
+    loaded = assert_ultralytics_loads_what_was_converted(dataset)
+    assert loaded["train"] == {"images": 8, "backgrounds": 0, "instances": len(coco["annotations"])}
+    assert "flip_idx [0, 2, 1, 4, 3" in (tmp_path / "results" / "logs" / "convert" / "demo.log").read_text()
+    again = run_snakemake(tmp_path, tiny_config(), "results/datasets/demo", extra=["--dry-run"])
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_demo_data_is_byte_identical_across_runs(tmp_path):
+    for name in ("a", "b"):
+        run_snakemake(tmp_path / name, tiny_config(), "results/demo/annotations/train.json")
+    for path in sorted((tmp_path / "a" / "results" / "demo").rglob("*.*")):
+        twin = tmp_path / "b" / path.relative_to(tmp_path / "a")
+        assert_same_bytes(path, twin)
+
+
+def test_conversion_of_real_coco_photos(tmp_path, coco_real):
+    config = tiny_config()
+    split = {"annotations": str(coco_real / "test_coco.json"), "images": str(coco_real)}
+    config["datasets"] = {"real": {"train": split, "val": split}}
+    config["models"]["tiny"]["dataset"] = "real"
+    run_snakemake(tmp_path, config, "results/datasets/real")
+    labels = tmp_path / "results" / "datasets" / "real" / "labels" / "val"
+    assert sum(len(read_label_file(p)) for p in labels.glob("*.txt")) == 12
+    assert assert_ultralytics_loads_what_was_converted(labels.parent.parent)["val"]["instances"] == 12
+
+
+def test_bad_input_fails_the_rule_with_one_line(tmp_path, coco_real):
+    coco = json.loads((coco_real / "test_coco.json").read_text())
+    coco["annotations"][4]["image_id"] = 12345
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(coco))
+    config = tiny_config()
+    config["datasets"] = {"real": {s: {"annotations": str(bad), "images": str(coco_real)} for s in ("train", "val")}}
+    config["models"]["tiny"]["dataset"] = "real"
+    result = run_snakemake(tmp_path, config, "results/datasets/real", check=False)
+    assert result.returncode != 0
+    expected = f"posepipe: error: {bad}: annotation id {coco['annotations'][4]['id']}: unknown image_id 12345"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results" / "datasets" / "real").exists()

@@ -1,0 +1,180 @@
+"""Reproducible rebuilds, hostile names and paths, and failures that leave nothing a later run
+could take as complete. Real Snakemake runs of the whole chain, TPU-MLIR included."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from support.checks import assert_same_bytes
+from support.paths import REPO, SNAKEFILE
+from support.runs import planned, run_snakemake, tiny_full_config
+
+HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
+HOSTILE_FOLDER = "my data; $(touch pwned-path)"
+
+
+BYTE_IDENTICAL = [
+    "results/datasets/demo/data.yaml",
+    "results/tiny/train/args.yaml",
+    "results/tiny/tiny.onnx",
+    "results/tiny/tiny_pruned.onnx",
+    "results/tiny/tiny_pruned.json",
+    "results/tiny/quantize/calibration/kl.table",
+    "results/tiny/quantize/int8/tiny.cvimodel",
+    "results/tiny/quantize/bf16/tiny.cvimodel",
+    "results/tiny/tiny.cvimodel",
+    "results/tiny/quantize/report.json",
+    "results/tiny/metrics.json",
+    "results/tiny.mud",
+    "results/tiny_labels.txt",
+]
+
+
+def test_two_builds_from_scratch_are_byte_identical(built_twice):
+    a, b = built_twice
+    labels = sorted((a / "results" / "datasets" / "demo" / "labels").rglob("*.txt"))
+    assert len(labels) == 12
+    for path in [*(str(p.relative_to(a)) for p in labels), *BYTE_IDENTICAL]:
+        assert_same_bytes(a / path, b / path)
+
+
+def test_provenance_and_zip_differ_only_by_the_checkpoint_file(built_twice):
+    """best.pt holds its training date, wall-clock epoch times and torch's random serialization
+    id: its tensors are equal (next test), its sha256 in provenance.json is not."""
+    records = [json.loads((w / "results" / "tiny" / "provenance.json").read_text()) for w in built_twice]
+    hashes = [r["artifacts"]["weights"].pop("sha256") for r in records]
+    assert records[0] == records[1] and hashes[0] != hashes[1]
+    archives = [zipfile.ZipFile(w / "results" / "tiny_maixcam.zip") for w in built_twice]
+    assert archives[0].namelist() == archives[1].namelist()
+    for name in archives[0].namelist():
+        if name != "provenance.json":
+            assert archives[0].read(name) == archives[1].read(name), name
+
+
+def test_two_builds_train_identical_weights(built_twice):
+    a, b = (torch.load(w / "results/tiny/train/best.pt", weights_only=False) for w in built_twice)
+    assert a["train_args"]["data"] == "results/tiny/train-run/data.yaml"  # relative to the working folder
+    state_a, state_b = a["model"].state_dict(), b["model"].state_dict()
+    assert state_a.keys() == state_b.keys() and len(state_a) > 100
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+# ---- hostile names: labels and paths with quotes, `;`, `$()` and spaces never reach a shell ----
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, tpu_mlir_venv) -> Path:
+    """The tiny chain, through the .mud, on a dataset in a folder named like a shell command,
+    with a category named like one."""
+    from posepipe.dataset import demo
+
+    workdir = tmp_path_factory.mktemp("hostile") / "work"
+    data = workdir / HOSTILE_FOLDER
+    splits = {"train": 8, "val": 4}
+    files = {split: data / f"{split} annotations.json" for split in splits}
+    demo.generate(0, splits, 160, 128, files, {split: data / f"images {split}" for split in splits})
+    for path in files.values():
+        coco = json.loads(path.read_text())
+        coco["categories"][0]["name"] = HOSTILE_LABEL
+        path.write_text(json.dumps(coco))
+    config = tiny_full_config()
+    config["datasets"] = {
+        "mine": {
+            split: {
+                "annotations": f"{HOSTILE_FOLDER}/{split} annotations.json",
+                "images": f"{HOSTILE_FOLDER}/images {split}",
+            }
+            for split in splits
+        }
+    }
+    config["models"]["tiny"]["dataset"] = "mine"
+    run_snakemake(workdir, config, "results/tiny.mud")
+    return workdir
+
+
+def test_hostile_labels_and_paths_arrive_intact_and_run_nothing(hostile):
+    mud = (hostile / "results" / "tiny.mud").read_text()
+    assert f"labels = {HOSTILE_LABEL}" in mud
+    data = yaml.safe_load((hostile / "results" / "datasets" / "mine" / "data.yaml").read_text())
+    assert data["names"] == {0: HOSTILE_LABEL}
+    assert not list(hostile.parent.rglob("pwned*")) and not list(REPO.rglob("pwned*"))
+    record = json.loads((hostile / "results" / "tiny" / "provenance.json").read_text())
+    assert record["inputs"]["train_json"]["path"] == f"{HOSTILE_FOLDER}/train annotations.json"
+
+
+# ---- failures leave nothing that a later run would take as complete ----
+
+
+def copy_of(workdir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "work"
+    shutil.copytree(workdir, copy, symlinks=True)
+    return copy
+
+
+def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
+    from posepipe.dataset import demo
+
+    splits = {"train": 8, "val": 4}
+    files = {split: tmp_path / "data" / f"{split}.json" for split in splits}
+    folders = {split: tmp_path / "data" / split for split in splits}
+    demo.generate(0, splits, 160, 128, files, folders)
+    sixth = sorted(folders["train"].iterdir())[5]
+    sixth.write_bytes(b"\xff\xd8\xff not a jpeg")  # the sixth of eight images is broken
+    config = tiny_full_config()
+    config["datasets"] = {"mine": {s: {"annotations": str(files[s]), "images": str(folders[s])} for s in splits}}
+    config["models"]["tiny"]["dataset"] = "mine"
+    result = run_snakemake(tmp_path / "work", config, "results/datasets/mine", check=False)
+    assert result.returncode != 0 and f"image '{sixth.name}': unreadable (a JPEG cut short" in result.stderr
+    datasets = tmp_path / "work" / "results" / "datasets"
+    assert not datasets.exists() or list(datasets.iterdir()) == []  # neither the dataset nor its staging folder
+    assert "convert" in planned(tmp_path / "work", config, "results/datasets/mine")
+
+
+def test_export_killed_mid_way_is_redone(hostile, tmp_path):
+    workdir = copy_of(hostile, tmp_path)
+    config = yaml.safe_load((workdir / "test-config.yaml").read_text())
+    onnx = workdir / "results" / "tiny" / "tiny.onnx"
+    before = onnx.read_bytes()
+    # a power cut: the whole Snakemake process group dies while the export job runs
+    config_file = workdir / "test-config.yaml"
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", str(config_file), "--cores", "2", "results/tiny/tiny.onnx", "--forcerun", "export_onnx",
+    ]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as run:
+        deadline = time.monotonic() + 120
+        while not (workdir / "results" / "tiny" / "export-run" / "onnx" / "model.pt").exists():
+            assert run.poll() is None and time.monotonic() < deadline, "the export job never started"
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGKILL)
+    assert "export_onnx" in planned(workdir, config, "results/tiny/tiny.onnx")  # what is left is not done
+    run_snakemake(workdir, config, extra=["--unlock"])  # as Snakemake asks after a kill
+    run_snakemake(workdir, config, "results/tiny/tiny.onnx")
+    assert onnx.read_bytes() == before
+
+
+def test_no_candidate_within_the_gate_leaves_no_cvimodel_nor_package(hostile, tmp_path):
+    """A one-image similarity that no INT8 model reaches (8-bit activations): the one recipe
+    misses it, and selection fails with the table instead of shipping it."""
+    workdir = copy_of(hostile, tmp_path)
+    config = yaml.safe_load((workdir / "test-config.yaml").read_text())
+    config["quantize"].update(deploy_tolerance=[0.9999, 0.9999], recipes=[{"name": "int8"}])
+    result = run_snakemake(workdir, config, "results/tiny.mud", check=False)
+    assert result.returncode != 0
+    assert "posepipe: error: quantize: no recipe's cvimodel is within max_accuracy_drop 1.0" in result.stderr
+    assert "int8: pose mAP50-95 " in result.stderr and "similarity missed" in result.stderr
+    assert "model_deploy.py: tensor /model.22/" in (workdir / "results/logs/quantize/tiny.int8.log").read_text()
+    for left in ("tiny.cvimodel", "quantize/report.json"):
+        assert not (workdir / "results" / "tiny" / left).exists(), left
+    # the .mud of the previous build stays, but is not taken as up to date
+    assert {"select_cvimodel", "package"} <= planned(workdir, config, "results/tiny.mud")
