@@ -9,7 +9,7 @@ rule simulate_candidate:
     input:
         cvimodel=rules.quantize_candidate.output.cvimodel,
         dataset=model_dataset,
-        tools=tpu_mlir_ready,
+        tools=lambda wildcards: TPU_MLIR.prerequisite(),
     output:
         directory("results/{model}/quantize/{recipe}/val-outputs/{scatteritem}"),
     log:
@@ -19,8 +19,8 @@ rule simulate_candidate:
     conda:
         "../../envs/tpu-mlir.yaml"
     params:
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
+        runner=lambda wildcards: TPU_MLIR.kind,
+        location=lambda wildcards: TPU_MLIR.location(),
         imgsz=model_setting("imgsz"),
         shard=val_shard,
         work_dir="results/{model}/quantize/{recipe}/val-run/{scatteritem}",
@@ -81,38 +81,16 @@ rule validate_candidate:
         "../scripts/validate_candidate.py"
 
 
-def candidate_files(wildcards):
-    """Every recipe's cvimodel, report, val metrics and per-image stats, and the float model's
-    metrics and stats they are held against, as named inputs."""
-    files = {
-        "reference": expand(
-            rules.validate_device.output.metrics, model=wildcards.model
-        )[0],
-        "reference_stats": expand(
-            rules.validate_device.output.stats, model=wildcards.model
-        )[0],
-    }
-    for recipe in RECIPES:
-        outputs = {"recipe": recipe, "model": wildcards.model}
-        files[f"cvimodel_{recipe}"] = expand(
-            rules.quantize_candidate.output.cvimodel, **outputs
-        )[0]
-        files[f"report_{recipe}"] = expand(
-            rules.quantize_candidate.output.report, **outputs
-        )[0]
-        files[f"metrics_{recipe}"] = expand(
-            rules.validate_candidate.output.metrics, **outputs
-        )[0]
-        files[f"stats_{recipe}"] = expand(
-            rules.validate_candidate.output.stats, **outputs
-        )[0]
-    return files
-
-
 # The cheapest candidate within quantize.max_accuracy_drop of the float model ships.
 rule select_cvimodel:
     input:
-        unpack(candidate_files),
+        unpack(
+            candidate_files(
+                rules.validate_device.output,
+                rules.quantize_candidate.output,
+                rules.validate_candidate.output,
+            )
+        ),
         transform=rules.quantize_transform.output[0],
     output:
         cvimodel="results/{model}/{model}.cvimodel",

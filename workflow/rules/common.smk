@@ -1,6 +1,6 @@
 # The config (checked, defaults filled from the schema), the wildcards, and one-purpose input
-# functions that need no other rule file. Functions that name another rule's output sit in the
-# rule file after that rule's.
+# functions. A function that takes another rule's output is given it (`rules.<name>.output`) by
+# the rule file that uses it, so this file names no rule.
 
 import re
 import tomllib
@@ -11,7 +11,7 @@ from snakemake.utils import min_version, validate
 from posepipe.config_check import config_faults
 from posepipe.device.speed import calibration as device_speed_calibration
 from posepipe.infra.schema import read_schema, with_defaults
-from posepipe.training.export import OTHER_FORMATS
+from posepipe.training.export import OTHER_FORMATS, missing_package
 from posepipe.training.validate import ULTRALYTICS_SOURCES
 
 min_version("9.0")
@@ -124,3 +124,69 @@ def val_shard(wildcards):
     """(index, count) of a shard of val images, from Snakemake's `{scatteritem}` ("2-of-4")."""
     number, count = wildcards.scatteritem.split("-of-")
     return [int(number) - 1, int(count)]
+
+
+def of_model_dataset(converted):
+    """An input function: `converted` (rule convert's output) for the `model` wildcard's dataset."""
+    return lambda wildcards: expand(
+        converted, dataset=MODELS[wildcards.model]["dataset"]
+    )[0]
+
+
+def weights_of_source(weights):
+    """Rule validate's weights: of `weights` (source -> a rule's output), its `source`'s."""
+    return lambda wildcards: expand(weights[wildcards.source], model=wildcards.model)[0]
+
+
+def installed_format(weights):
+    """Rule export_other's `weights`; a format whose package is not installed is refused while
+    the DAG is built."""
+
+    def checked(wildcards):
+        if missing := missing_package(wildcards.format):
+            raise WorkflowError(
+                f"export format '{wildcards.format}' needs {missing}, which is not installed"
+            )
+        return expand(weights, model=wildcards.model)[0]
+
+    return checked
+
+
+def shared_calibration(table):
+    """The calibration `table` (quantize_calibrate's output) a recipe takes, for INT8 without a
+    search (a search calibrates itself)."""
+
+    def calibration(wildcards):
+        recipe = RECIPES[wildcards.recipe]
+        if recipe["precision"] != "INT8" or recipe["bf16_layers"] == "search":
+            return {}
+        return {
+            "calibration": expand(
+                table, model=wildcards.model, method=recipe["calibration"]
+            )[0]
+        }
+
+    return calibration
+
+
+def candidate_files(reference, candidate, scored):
+    """Every recipe's cvimodel and report (`candidate`: rule quantize_candidate's outputs), val
+    metrics and per-image stats (`scored`: validate_candidate's), and the float model's metrics
+    and stats they are held against (`reference`: validate_device's), as named inputs.
+    """
+
+    def files(wildcards):
+        model = {"model": wildcards.model}
+        named = {
+            "reference": expand(reference.metrics, **model)[0],
+            "reference_stats": expand(reference.stats, **model)[0],
+        }
+        for recipe in RECIPES:
+            outputs = {"recipe": recipe, **model}
+            named[f"cvimodel_{recipe}"] = expand(candidate.cvimodel, **outputs)[0]
+            named[f"report_{recipe}"] = expand(candidate.report, **outputs)[0]
+            named[f"metrics_{recipe}"] = expand(scored.metrics, **outputs)[0]
+            named[f"stats_{recipe}"] = expand(scored.stats, **outputs)[0]
+        return named
+
+    return files

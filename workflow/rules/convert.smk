@@ -18,8 +18,5 @@ rule convert:
         "../scripts/convert.py"
 
 
-def model_dataset(wildcards):
-    """The converted dataset a model is trained and scored on."""
-    return expand(rules.convert.output[0], dataset=MODELS[wildcards.model]["dataset"])[
-        0
-    ]
+# the converted dataset of the `model` wildcard's model: the input of every rule after training
+model_dataset = of_model_dataset(rules.convert.output[0])

@@ -1,25 +1,17 @@
 # The environments and the image the tools run in, shared by every clone and run on the machine
 # (posepipe.infra.shared_env: built under a lock, published whole). Each is named by the hash of what
 # it is built from, so it is rebuilt only when that changes. Which one a run uses is chosen
-# here too, once, while the DAG is built (tpu_mlir_runner).
-
-import functools
+# here too (TPU_MLIR), the first time a job asks.
 
 from posepipe.infra.rule_entry import in_rule_log
 from posepipe.infra.shared_env import default_root
 from posepipe.packaging.app import ensure_maixtool
 from posepipe.tpu_mlir.env import (
     BUNDLED_GLIBC,
-    choose_runner,
+    RunnerChoice,
     ensure_venv,
     environment_key,
 )
-
-
-def _file_text(path):
-    with open(path) as f:
-        return f.read()
-
 
 TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.txt")
 
@@ -27,8 +19,10 @@ TPU_MLIR_REQUIREMENTS = workflow.source_path("../../envs/tpu-mlir-requirements.t
 # The image's recipe, read here: its texts are both hashed into its tag and given to the build
 # (rule tpu_mlir_image), so the two cannot drift apart.
 TPU_MLIR_IMAGE_RECIPE = {
-    "dockerfile": _file_text(workflow.source_path("../../envs/tpu-mlir.Dockerfile")),
-    "requirements": _file_text(TPU_MLIR_REQUIREMENTS),
+    "dockerfile": Path(
+        workflow.source_path("../../envs/tpu-mlir.Dockerfile")
+    ).read_text(),
+    "requirements": Path(TPU_MLIR_REQUIREMENTS).read_text(),
 }
 
 # Each hashes only what it is built from: the venv the pins, the image the Dockerfile and base too.
@@ -50,7 +44,7 @@ TPU_MLIR_IMAGE = f"posepipe/tpu-mlir:{TPU_MLIR_IMAGE_KEY}"
 MAIXTOOL_REQUIREMENTS = workflow.source_path("../../envs/maixtool-requirements.txt")
 MAIXTOOL_VENV = str(
     Path(QUANTIZE.get("venv_root") or default_root()).expanduser()
-    / f"maixtool-{environment_key('maixtool', _file_text(MAIXTOOL_REQUIREMENTS))}"
+    / f"maixtool-{environment_key('maixtool', Path(MAIXTOOL_REQUIREMENTS).read_text())}"
 )
 
 
@@ -117,29 +111,16 @@ rule maixtool_venv:
         )
 
 
-@functools.cache
-def tpu_mlir_runner():
-    """Chosen once, while the DAG is built (config quantize.runner; `auto` looks around)."""
-    return choose_runner(
-        QUANTIZE["runner"],
-        QUANTIZE["python310"],
-        QUANTIZE["docker_base_image"],
-        TPU_MLIR_IMAGE,
-        under_conda="conda"
-        in str(workflow.deployment_settings.deployment_method).lower(),
-    )
-
-
-def tpu_mlir_ready(wildcards):
-    """What must exist before a TPU-MLIR tool runs: the built venv, or the built image."""
-    runner = tpu_mlir_runner()
-    if runner == "venv":
-        return rules.tpu_mlir_venv.output[0]
-    if runner == "docker":
-        return rules.tpu_mlir_image.output[0]
-    return []
-
-
-def tpu_mlir_location():
-    runner = tpu_mlir_runner()
-    return {"venv": TPU_MLIR_VENV, "docker": TPU_MLIR_IMAGE, "conda": ""}[runner]
+# The runner every TPU-MLIR rule takes (config quantize.runner; `auto` looks around).
+TPU_MLIR = RunnerChoice(
+    configured=QUANTIZE["runner"],
+    python310=QUANTIZE["python310"],
+    base_image=QUANTIZE["docker_base_image"],
+    image=TPU_MLIR_IMAGE,
+    venv=TPU_MLIR_VENV,
+    under_conda="conda" in str(workflow.deployment_settings.deployment_method).lower(),
+    ready={
+        "venv": rules.tpu_mlir_venv.output[0],
+        "docker": rules.tpu_mlir_image.output[0],
+    },
+)

@@ -1,6 +1,3 @@
-from posepipe.training.export import missing_package
-
-
 rule export_onnx:
     input:
         weights=rules.train.output.weights,
@@ -20,18 +17,9 @@ rule export_onnx:
         "../scripts/export.py"
 
 
-def export_other_weights(wildcards):
-    """Refuse, while the DAG is built, a format whose package is not installed."""
-    if missing := missing_package(wildcards.format):
-        raise WorkflowError(
-            f"export format '{wildcards.format}' needs {missing}, which is not installed"
-        )
-    return expand(rules.train.output.weights, model=wildcards.model)[0]
-
-
 rule export_other:
     input:
-        weights=export_other_weights,
+        weights=installed_format(rules.train.output.weights),
     output:
         directory("results/{model}/export/{format}"),
     log:

@@ -10,7 +10,7 @@ rule quantize_transform:
         onnx=rules.prune.output.onnx,
         outputs=rules.prune.output.outputs,
         dataset=model_dataset,
-        tools=tpu_mlir_ready,
+        tools=lambda wildcards: TPU_MLIR.prerequisite(),
     output:
         directory("results/{model}/quantize/transform"),
     log:
@@ -23,8 +23,8 @@ rule quantize_transform:
     params:
         settings={key: QUANTIZE[key] for key in CONFIGURED_KEYS},
         imgsz=model_setting("imgsz"),
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
+        runner=lambda wildcards: TPU_MLIR.kind,
+        location=lambda wildcards: TPU_MLIR.location(),
     script:
         "../scripts/quantize_transform.py"
 
@@ -34,7 +34,7 @@ rule quantize_calibrate:
     input:
         transform=rules.quantize_transform.output[0],
         dataset=model_dataset,
-        tools=tpu_mlir_ready,
+        tools=lambda wildcards: TPU_MLIR.prerequisite(),
     output:
         "results/{model}/quantize/calibration/{method}.table",
     log:
@@ -48,35 +48,21 @@ rule quantize_calibrate:
         mem_mb=3000,
     params:
         calibration_images=QUANTIZE["calibration_images"],
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
+        runner=lambda wildcards: TPU_MLIR.kind,
+        location=lambda wildcards: TPU_MLIR.location(),
         work_dir="results/{model}/quantize/calibration/{method}-work",
     script:
         "../scripts/quantize_calibrate.py"
-
-
-def shared_calibration(wildcards):
-    """The calibration table a recipe takes: INT8 without a search (a search calibrates itself)."""
-    recipe = RECIPES[wildcards.recipe]
-    if recipe["precision"] != "INT8" or recipe["bf16_layers"] == "search":
-        return {}
-    return {
-        "calibration": expand(
-            rules.quantize_calibrate.output[0],
-            model=wildcards.model,
-            method=recipe["calibration"],
-        )[0]
-    }
 
 
 # One cvimodel per recipe of quantize.recipes, each in its own folder (TPU-MLIR writes
 # fixed-name files); its params are its own recipe only, so changing one reruns that one.
 rule quantize_candidate:
     input:
-        unpack(shared_calibration),
+        unpack(shared_calibration(rules.quantize_calibrate.output[0])),
         transform=rules.quantize_transform.output[0],
         dataset=model_dataset,
-        tools=tpu_mlir_ready,
+        tools=lambda wildcards: TPU_MLIR.prerequisite(),
     output:
         cvimodel="results/{model}/quantize/{recipe}/{model}.cvimodel",
         report="results/{model}/quantize/{recipe}/report.json",
@@ -94,8 +80,8 @@ rule quantize_candidate:
         recipe=lambda wildcards: RECIPES[wildcards.recipe],
         calibration_images=QUANTIZE["calibration_images"],
         deploy_tolerance=QUANTIZE["deploy_tolerance"],
-        runner=lambda wildcards: tpu_mlir_runner(),
-        location=lambda wildcards: tpu_mlir_location(),
+        runner=lambda wildcards: TPU_MLIR.kind,
+        location=lambda wildcards: TPU_MLIR.location(),
         work_dir="results/{model}/quantize/{recipe}/work",
     script:
         "../scripts/quantize_candidate.py"

@@ -2,14 +2,11 @@
 # decoded as the device decodes it.
 
 
-def validated_weights(wildcards):
-    weights = {"pt": rules.train.output.weights, "onnx": rules.export_onnx.output[0]}
-    return expand(weights[wildcards.source], model=wildcards.model)[0]
-
-
 rule validate:
     input:
-        weights=validated_weights,
+        weights=weights_of_source(
+            {"pt": rules.train.output.weights, "onnx": rules.export_onnx.output[0]}
+        ),
         dataset=model_dataset,
     output:
         METRICS_JSON,

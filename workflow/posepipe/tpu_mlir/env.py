@@ -148,6 +148,30 @@ def choose_runner(configured: str, python310: str, base_image: str, image_tag: s
     )
 
 
+@dataclass
+class RunnerChoice:
+    """A run's TPU-MLIR runner, chosen the first time a job asks (a DAG that quantizes nothing
+    never probes docker), where its tools are, and what it needs built first (a rule's output)."""
+
+    configured: str  # config quantize.runner
+    python310: str
+    base_image: str
+    image: str  # the tag rule tpu_mlir_image builds
+    venv: str  # the folder rule tpu_mlir_venv builds
+    under_conda: bool
+    ready: dict[str, str]  # runner -> the file that says its environment is built
+
+    @functools.cached_property
+    def kind(self) -> str:
+        return choose_runner(self.configured, self.python310, self.base_image, self.image, self.under_conda)
+
+    def location(self) -> str:
+        return {"venv": self.venv, "docker": self.image, "conda": ""}[self.kind]
+
+    def prerequisite(self) -> str | list:
+        return self.ready.get(self.kind, [])
+
+
 # TPU-MLIR's layer-group pass orders some independent weight loads by their heap address, so the
 # cvimodel's bytes follow the tool's memory layout (docs/reproducibility.md). Two things set that
 # layout: address randomization, and the number of environment variables the tool starts with
