@@ -103,6 +103,7 @@ def tiny_full_config() -> dict:
         "calibration_images": 4,
         "recipes": [{"name": "int8"}, {"name": "bf16", "precision": "BF16"}],
         "max_accuracy_drop": 1.0,
+        "max_keypoint_drop": 1.0,
     }
     return config
 
@@ -169,6 +170,7 @@ def small_model_config() -> dict:
         # any drop passes: the cheapest ships, whatever these weights do (test_quantize.py
         # holds the gate against the measured figures)
         "max_accuracy_drop": 1.0,
+        "max_keypoint_drop": 1.0,
     }
     return config
 

@@ -58,3 +58,28 @@ def test_bad_input_fails_the_rule_with_one_line(tmp_path, coco_real):
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "results" / "datasets" / "real").exists()
+
+
+def test_a_relabelled_file_reaches_the_conversion_and_a_wrong_sigma_count_fails_in_one_line(tmp_path):
+    """The second labelling is a rule input: its sigmas land in data.yaml; sigmas of the wrong
+    count stop the rule with one line naming the key, and leave no dataset."""
+    config = tiny_config()
+    run_snakemake(tmp_path, config, "results/demo/annotations/train.json")
+    coco = json.loads((tmp_path / "results" / "demo" / "annotations" / "train.json").read_text())
+    for ann in coco["annotations"]:  # every labelled keypoint 2 px right in the second labelling
+        ann["keypoints"] = [
+            v + 2 if i % 3 == 0 and ann["keypoints"][i + 2] > 0 else v for i, v in enumerate(ann["keypoints"])
+        ]
+    (tmp_path / "again.json").write_text(json.dumps(coco))
+    config["datasets"]["demo"]["relabelled"] = "again.json"
+    run_snakemake(tmp_path, config, "results/datasets/demo")
+    data = yaml.safe_load((tmp_path / "results" / "datasets" / "demo" / "data.yaml").read_text())
+    assert data["posepipe"]["kpt_oks_sigmas"]["detail"].startswith("estimated from again.json")
+    config["datasets"]["demo"]["kpt_oks_sigmas"] = [0.05, 0.05]
+    result = run_snakemake(tmp_path, config, "results/datasets/demo", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert (
+        "posepipe: error: datasets.demo.kpt_oks_sigmas: 2 values, but the dataset has 17 keypoints (nose,"
+        in result.stderr
+    )
+    assert not (tmp_path / "results" / "datasets" / "demo").exists()

@@ -60,6 +60,15 @@ def test_the_rendered_front_page_shows_the_metrics_table(report_html, trained):
         assert f">{row['recipe']}<" in candidates
         assert f"{row['pose']['mAP50-95']:.3f}" in candidates and str(row["size_bytes"]) in candidates
     assert candidates.count(">yes<") == 1
+    keypoints = dom[dom.index("small: each keypoint, the float model against every candidate") :]
+    keypoints = keypoints[: keypoints.index("</table>")]
+    for name, figures in metrics["device_float"]["keypoints"]["per_keypoint"].items():
+        assert f">{name}<" in keypoints
+        if figures["pck@0.1"] is not None:
+            assert "{:.3f} [{:.3f}, {:.3f}]".format(figures["pck@0.1"], *figures["pck@0.1_interval"]) in keypoints
+    for row in metrics["quantization"]["candidates"]:
+        assert f"{row['recipe']} PCK@0.1 (drop)" in keypoints
+    assert "Pose mAP (OKS) uses the keypoints' sigmas assumed: COCO's sigmas" in dom
 
 
 def test_a_screenshot_of_the_report_shows_a_page(report_html):

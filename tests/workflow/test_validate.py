@@ -1,8 +1,11 @@
 """Validation (posepipe.training.validate): the metrics table, Ultralytics' figures beside the device decoder's."""
 
 import json
+import shutil
 
+import yaml
 from support.runs import run_snakemake, small_model_config
+from ultralytics.utils.metrics import OKS_SIGMA
 
 
 def test_device_metrics_beside_ultralytics(trained):
@@ -35,3 +38,53 @@ def test_device_metrics_beside_ultralytics(trained):
 
 
 # ---- 3 and 6 classes through the whole chain: pruned, quantized, decoded, packaged ----
+
+
+def test_the_per_keypoint_table_and_the_sigmas_used_are_in_metrics_json(trained):
+    run_snakemake(trained, small_model_config(), "results/small/metrics.json")
+    metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
+    sigmas = metrics["kpt_oks_sigmas"]
+    data = yaml.safe_load((trained / "results" / "datasets" / "demo" / "data.yaml").read_text())
+    assert sigmas["values"] == data["kpt_oks_sigmas"] == OKS_SIGMA.tolist() and sigmas["source"] == "assumed"
+    tables = [metrics["device_float"]["keypoints"]["per_keypoint"]]
+    tables += [row["keypoints"] for row in metrics["quantization"]["candidates"]]
+    for table in tables:
+        assert list(table) == data["kpt_names"][0]
+        for figures in table.values():
+            for figure in ("pck@0.05", "pck@0.1", "median_px_error", "shown"):
+                if figures[figure] is not None:
+                    low, high = figures[f"{figure}_interval"]
+                    assert low <= figures[figure] <= high
+    for row in metrics["quantization"]["candidates"]:
+        assert row["worst_keypoint"]["keypoint"] in data["kpt_names"][0]
+        assert row["within_gate"] == (row["outside_gate"] == [])
+
+
+def test_the_sigmas_of_data_yaml_reach_ultralytics_validation_and_the_device_scoring(trained, tmp_path):
+    """The same weights on the same images, with data.yaml's sigmas made ten times COCO's: pose
+    mAP50-95 rises in Ultralytics' validation and in the device scoring alike; boxes do not move."""
+    from posepipe.evaluation.device_metrics import evaluate_device_decoder
+    from posepipe.training.validate import evaluate
+
+    dataset = trained / "results" / "datasets" / "demo"
+    wide = tmp_path / "wide"
+    shutil.copytree(dataset, wide)
+    data = yaml.safe_load((wide / "data.yaml").read_text())
+    data["kpt_oks_sigmas"] = [10 * sigma for sigma in data["kpt_oks_sigmas"]]
+    (wide / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    config_dir = trained / "results" / ".ultralytics"
+    weights = trained / "results" / "small" / "train" / "best.pt"
+    ultralytics = {
+        name: evaluate(weights=weights, dataset_dir=folder, imgsz=[128, 160], batch=4, device="cpu",
+                       work_dir=tmp_path / f"val-{name}", config_dir=config_dir)
+        for name, folder in (("given", dataset), ("wide", wide))
+    }  # fmt: skip
+    app = {"conf_th": None, "iou_th": 0.45, "keypoint_th": None}
+    pruned = trained / "results" / "small" / "small_pruned.onnx"
+    device = {
+        name: evaluate_device_decoder(pruned_onnx=pruned, dataset_dir=folder, app=app, config_dir=config_dir)[0]
+        for name, folder in (("given", dataset), ("wide", wide))
+    }
+    for figures in (ultralytics, device):
+        assert figures["wide"]["pose"]["mAP50-95"] > figures["given"]["pose"]["mAP50-95"]
+        assert figures["wide"]["box"] == figures["given"]["box"]

@@ -46,6 +46,8 @@ def missing_files(config: dict, workdir: Path) -> list[str]:
         for split in ("train", "val"):
             for key, is_dir in (("annotations", False), ("images", True)):
                 wanted.append((f"datasets.{name}.{split}.{key}", dataset[split][key], is_dir))
+        if "relabelled" in dataset:
+            wanted.append((f"datasets.{name}.relabelled", dataset["relabelled"], False))
     for name, model in config.get("models", {}).items():
         if model["architecture"].endswith(".pt"):
             wanted.append((f"models.{name}.architecture", model["architecture"], False))

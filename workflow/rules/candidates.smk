@@ -103,6 +103,7 @@ rule select_cvimodel:
     params:
         recipes=list(RECIPES),
         max_accuracy_drop=QUANTIZE["max_accuracy_drop"],
+        max_keypoint_drop=QUANTIZE["max_keypoint_drop"],
         if_none_within_gate=QUANTIZE["if_none_within_gate"],
         # the speed model's constants (bench/device_speed.py): a new fit reruns the choice
         speed=DEVICE_SPEED,

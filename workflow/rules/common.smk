@@ -78,12 +78,16 @@ def dataset_inputs(wildcards):
 
 
 def dataset_files(name):
-    """The COCO JSON and image folder of each split of a dataset, as named rule inputs."""
+    """The COCO JSON and image folder of each split of a dataset, and the second labelling of
+    some of its images where the config names one, as named rule inputs."""
     dataset = DATASETS[name]
     return {
-        f"{split}_{kind}": dataset[split][key]
-        for split in ("train", "val")
-        for kind, key in (("json", "annotations"), ("images", "images"))
+        **{
+            f"{split}_{kind}": dataset[split][key]
+            for split in ("train", "val")
+            for kind, key in (("json", "annotations"), ("images", "images"))
+        },
+        **({"relabelled": dataset["relabelled"]} if "relabelled" in dataset else {}),
     }
 
 

@@ -14,6 +14,9 @@ rule convert:
         annotations_frame=lambda wildcards: DATASETS[wildcards.dataset].get(
             "annotations_frame"
         ),
+        kpt_oks_sigmas=lambda wildcards: DATASETS[wildcards.dataset].get(
+            "kpt_oks_sigmas"
+        ),
     script:
         "../scripts/convert.py"
 

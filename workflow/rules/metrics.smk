@@ -5,6 +5,7 @@ rule metrics:
     input:
         **{source: metrics_json(source) for source in METRIC_SOURCES},
         quantization=rules.select_cvimodel.output.report,
+        dataset=model_dataset,
     output:
         json="results/{model}/metrics.json",
         csv="results/{model}/metrics.csv",

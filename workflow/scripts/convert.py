@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from posepipe.dataset.convert import Split, convert
+from posepipe.dataset.oks_sigmas import SigmaSettings
 from posepipe.infra.rule_entry import run_rule
 
 sm = snakemake  # noqa: F821
@@ -17,6 +18,11 @@ run_rule(
         flip_source=f"config: datasets: {sm.wildcards.dataset}: flip_idx",
         threads=sm.threads,
         annotations_frame=sm.params.annotations_frame,
+        sigmas=SigmaSettings(
+            given=sm.params.kpt_oks_sigmas,
+            key=f"datasets.{sm.wildcards.dataset}.kpt_oks_sigmas",
+            relabelled=Path(sm.input.relabelled) if "relabelled" in sm.input.keys() else None,
+        ),
     ),
     sm.log[0],
 )

@@ -11,6 +11,7 @@ run_rule(
         model=sm.wildcards.model,
         sources={source: Path(sm.input[source]) for source in sm.params.sources},
         quantize_report=Path(sm.input.quantization),
+        dataset_dir=Path(sm.input.dataset),
         json_path=Path(sm.output.json),
         csv_path=Path(sm.output.csv),
     ),

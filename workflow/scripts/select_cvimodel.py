@@ -20,6 +20,7 @@ def main():
         reference_metrics=Path(sm.input.reference),
         reference_stats=Path(sm.input.reference_stats),
         max_accuracy_drop=sm.params.max_accuracy_drop,
+        max_keypoint_drop=sm.params.max_keypoint_drop,
         if_none_within_gate=sm.params.if_none_within_gate,
         speed=sm.params.speed,
         out_cvimodel=Path(sm.output.cvimodel),

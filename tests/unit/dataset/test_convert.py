@@ -11,6 +11,7 @@ import yaml
 from posepipe.dataset.convert import Split, convert
 from posepipe.dataset.demo import COCO_KEYPOINTS
 from posepipe.dataset.label_text import read_label_file
+from posepipe.dataset.oks_sigmas import COCO_SIGMAS, MIN_PAIRS, SigmaSettings
 from posepipe.infra.errors import PosepipeError
 from support.checks import assert_ultralytics_loads_what_was_converted, write_json
 
@@ -272,3 +273,50 @@ def test_bad_flip_idx(small, flip_idx, fault):
     coco, run = small
     message = run(coco, flip_idx=flip_idx)
     assert message.startswith("config: flip_idx") and fault in message
+
+
+def relabelled_copy(annotations: Path, out: Path, sigmas: list[float], seed: int = 0) -> Path:
+    """The split's COCO file labelled again: each labelled keypoint i moved by a Gaussian with
+    E[d^2] = sigma_i^2 x 0.53 x box area (per coordinate sigma_i s / sqrt 2)."""
+    coco = json.loads(annotations.read_text())
+    rng = np.random.default_rng(seed)
+    for ann in coco["annotations"]:
+        s = (0.53 * ann["bbox"][2] * ann["bbox"][3]) ** 0.5
+        points = np.array(ann["keypoints"], dtype=float).reshape(-1, 3)
+        labelled = points[:, 2] > 0
+        points[labelled, :2] += rng.normal(size=(labelled.sum(), 2)) * np.array(sigmas)[labelled, None] * s / 2**0.5
+        ann["keypoints"] = points.ravel().tolist()
+    return write_json(out, coco)
+
+
+def test_sigmas_estimated_from_a_relabelled_split_go_into_data_yaml(tmp_path):
+    """The demo's 17 keypoints labelled twice with known spreads: the measured sigmas replace the
+    assumed ones where enough pairs back them, and data.yaml says so."""
+    from posepipe.dataset import demo
+
+    sizes = {"train": 40, "val": 2}
+    files = {split: tmp_path / f"{split}.json" for split in sizes}
+    folders = {split: tmp_path / split for split in sizes}
+    demo.generate(5, sizes, 160, 128, files, folders, panels=False)
+    truth = [0.03 + 0.005 * i for i in range(17)]
+    relabelled = relabelled_copy(files["train"], tmp_path / "again.json", truth)
+    splits = {split: Split(files[split], folders[split]) for split in sizes}
+    data = convert(splits, tmp_path / "out", sigmas=SigmaSettings(relabelled=relabelled))
+    record = data["posepipe"]["kpt_oks_sigmas"]
+    assert record["source"] == "estimated" and record["detail"].startswith(f"estimated from {relabelled}")
+    written = yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())
+    assert written["kpt_oks_sigmas"] == data["kpt_oks_sigmas"]
+    assert sum(entry["source"] == "estimated" for entry in record["per_keypoint"]) >= 12
+    for entry, sigma, true in zip(record["per_keypoint"], data["kpt_oks_sigmas"], truth):
+        if entry["source"] == "estimated":  # a keypoint the demo labels on enough figures
+            assert entry["pairs"] >= MIN_PAIRS and abs(sigma - true) < 0.25 * true
+        else:
+            assert sigma == COCO_SIGMAS[COCO_KEYPOINTS.index(entry["name"])]
+
+
+def test_sigmas_of_the_wrong_count_stop_the_conversion_naming_the_key(demo_data, tmp_path):
+    splits = {name: Split(**paths) for name, paths in demo_data.items()}
+    with pytest.raises(PosepipeError) as raised:
+        convert(splits, tmp_path / "out", sigmas=SigmaSettings(given=[0.05] * 4, key="datasets.demo.kpt_oks_sigmas"))
+    assert str(raised.value).startswith("datasets.demo.kpt_oks_sigmas: 4 values, but the dataset has 17 keypoints (")
+    assert not (tmp_path / "out").exists()

@@ -35,9 +35,11 @@ def test_labels_are_written_in_the_folders_their_names_imply(tmp_path):
 def test_data_yaml_holds_the_keypoint_shape_the_classes_and_what_the_conversion_decided():
     categories = Categories([3, 7], ["hand", "tool"], ["l_tip", "r_tip"], True, [[0, 1]], [], [])
     counts = {"train": {"images": 4}, "val": {"images": 1}}
-    data = data_yaml(counts, categories, FlipIdx([1, 0], "derived", ""))
+    record = {"source": "given", "detail": "the config", "per_keypoint": []}
+    data = data_yaml(counts, categories, FlipIdx([1, 0], "derived", ""), [0.05, 0.07], record)
     assert data["kpt_shape"] == [2, 3] and data["flip_idx"] == [1, 0]
     assert data["names"] == {0: "hand", 1: "tool"} and data["category_ids"] == {0: 3, 1: 7}
     assert (data["train"], data["val"]) == ("images/train", "images/val") and "path" not in data
-    assert data["posepipe"] == {"flip_idx_source": "derived", "splits": counts}
-    assert "flip_idx" not in data_yaml(counts, categories, FlipIdx(None, "none", ""))
+    assert data["kpt_oks_sigmas"] == [0.05, 0.07]
+    assert data["posepipe"] == {"flip_idx_source": "derived", "kpt_oks_sigmas": record, "splits": counts}
+    assert "flip_idx" not in data_yaml(counts, categories, FlipIdx(None, "none", ""), [0.05, 0.07], record)

@@ -4,7 +4,7 @@ images (posepipe.evaluation.bootstrap), on per-image stats built on purpose."""
 import numpy as np
 import pytest
 from posepipe.evaluation import bootstrap
-from posepipe.evaluation.selection import drop_intervals, warn_if_unresolved
+from posepipe.evaluation.selection import drops, warn_if_unresolved
 from posepipe.infra.errors import PosepipeError
 from ultralytics.utils.metrics import PoseMetrics
 
@@ -18,6 +18,11 @@ def image_stats(hits: list[bool], rng: np.random.Generator, classes: int = 1) ->
         "conf": rng.uniform(0.3, 1.0, len(hits)).astype(np.float32),
         "pred_cls": rng.integers(0, classes, len(hits)).astype(np.float32),
         "target_cls": np.zeros(2, dtype=np.float32),
+        # both objects of size 50, their one keypoint placed 2 px off, drawn
+        "kp_size": np.full(2, 50.0),
+        "kp_labelled": np.ones((2, 1), dtype=bool),
+        "kp_error": np.full((2, 1), 2.0),
+        "kp_shown": np.ones((2, 1), dtype=bool),
     }
 
 
@@ -76,10 +81,13 @@ def test_intervals_come_from_the_files_and_pair_only_the_same_images(float_and_w
     reference, candidate = float_and_worse
     rng = np.random.default_rng(3)
     bootstrap.save_image_stats(tmp_path / "other.npz", {"elsewhere.jpg": image_stats([True], rng)})
-    intervals = drop_intervals(tmp_path / "reference.npz", {"same": tmp_path / "reference.npz"})
-    assert intervals == {"same": [0.0, 0.0]}
+    found = drops(tmp_path / "reference.npz", {"same": tmp_path / "reference.npz"}, ["nose"])
+    assert found["same"]["interval"] == [0.0, 0.0]
+    assert found["same"]["worst_keypoint"] == {
+        "keypoint": "nose", "figure": "pck@0.1", "drop": 0.0, "drop_interval": [0.0, 0.0], "drops": {"nose": 0.0}
+    }  # fmt: skip
     with pytest.raises(PosepipeError, match=r"other\.npz: scored on other val images than .*reference\.npz"):
-        drop_intervals(tmp_path / "reference.npz", {"odd": tmp_path / "other.npz"})
+        drops(tmp_path / "reference.npz", {"odd": tmp_path / "other.npz"}, ["nose"])
 
 
 def test_an_interval_wider_than_the_gate_warns_once_with_an_image_count(caplog):

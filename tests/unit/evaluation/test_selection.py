@@ -1,7 +1,12 @@
 """Which candidate ships (posepipe.evaluation.selection), on rows built on purpose; the gate on real
-candidates is in tests/test_quantize.py."""
+candidates is in tests/workflow/test_quantize.py."""
 
+import math
+
+import numpy as np
 import pytest
+from posepipe.evaluation.bootstrap import resample_draws
+from posepipe.evaluation.keypoints import worst_drop
 from posepipe.evaluation.selection import choose
 from posepipe.infra.errors import PosepipeError
 
@@ -48,3 +53,52 @@ def test_the_faster_of_two_candidates_within_the_gate_ships_whatever_its_size():
     rows = [row("small_but_slow", 14.0, 100, 0.49), row("large_but_fast", 11.0, 150, 0.48)]
     assert choose(rows, 0.05, "fail")[0]["recipe"] == "large_but_fast"
     assert choose(list(reversed(rows)), 0.05, "fail")[0]["recipe"] == "large_but_fast"
+
+
+def one_keypoint_moved(objects: int, moved_by: float) -> dict:
+    """Joined val stats of `objects` objects of size 80 (one an image), 4 keypoints each: all
+    exact but the last, `moved_by` px from its label."""
+    error = np.zeros((objects, 4))
+    error[:, 3] = moved_by
+    return {
+        "images": np.array([f"{i:03d}.jpg" for i in range(objects)]),
+        "targets": np.arange(objects + 1),
+        "kp_size": np.full(objects, 80.0),
+        "kp_labelled": np.ones((objects, 4), dtype=bool),
+        "kp_error": error,
+        "kp_shown": np.ones((objects, 4), dtype=bool),
+    }
+
+
+def test_a_candidate_that_ruins_one_keypoint_is_outside_the_gate_that_the_average_alone_passes():
+    """The candidate places one of 4 keypoints 0.2 of the OKS scale off (s = sqrt(0.53) x 80 px):
+    with Ultralytics' 1/K sigmas that is still an OKS match at 0.9 (tests/unit/dataset/
+    test_oks_sigmas.py), so its pose mAP hardly drops; its PCK@0.1 for that keypoint falls to 0."""
+    moved_by = 0.2 * math.sqrt(0.53) * 80  # 11.7 px, over 0.1 x 80
+    names = ["tip", "handle", "hinge", "end"]
+    worst = worst_drop(one_keypoint_moved(40, 0.0), one_keypoint_moved(40, moved_by), names, resample_draws(40))
+    int8 = {**row("int8", 10.0, 100, 0.495), "worst_keypoint": worst}
+    bf16 = {
+        **row("bf16", 30.0, 200, 0.5),
+        "worst_keypoint": {**worst, "keypoint": "tip", "drop": 0.0, "drop_interval": [0.0, 0.0]},
+    }
+    assert choose([int8], 0.02, "fail", max_keypoint_drop=1.0)[0]["recipe"] == "int8"  # the average alone
+    chosen, _ = choose([int8, bf16], 0.02, "fail", max_keypoint_drop=0.1)
+    assert chosen["recipe"] == "bf16"
+    assert int8["outside_gate"] == ["keypoint 'end' pck@0.1 drop +1.000 [+1.000, +1.000] > 0.1"]
+    with pytest.raises(PosepipeError) as error:
+        choose([int8], 0.02, "fail", max_keypoint_drop=0.1)
+    assert "worst keypoint 'end' pck@0.1 drop +1.000 [+1.000, +1.000]" in str(error.value)
+    assert "(outside the gate: keypoint 'end' pck@0.1 drop +1.000 [+1.000, +1.000] > 0.1)" in str(error.value)
+
+
+def test_a_keypoint_drop_the_val_split_cannot_tell_from_chance_stays_within_the_gate():
+    """One of 8 labelled objects placed off (a point drop of 0.125, over the gate's 0.1): its
+    interval reaches 0, so the val split cannot show the keypoint worse, and the gate holds."""
+    names = ["tip", "handle", "hinge", "end"]
+    worse = one_keypoint_moved(8, 0.0)
+    worse["kp_error"][0, 3] = 20.0
+    worst = worst_drop(one_keypoint_moved(8, 0.0), worse, names, resample_draws(8))
+    assert worst["keypoint"] == "end" and worst["drop"] == 0.125 and worst["drop_interval"][0] == 0.0
+    int8 = {**row("int8", 10.0, 100, 0.495), "worst_keypoint": worst}
+    assert choose([int8], 0.02, "fail", max_keypoint_drop=0.1)[0] is int8 and int8["outside_gate"] == []

@@ -39,6 +39,7 @@ import yaml
 
 from posepipe.dataset import flip_idx as flips
 from posepipe.dataset import images as image_files
+from posepipe.dataset import oks_sigmas as oks
 from posepipe.dataset.coco_json import Categories, read_coco
 from posepipe.dataset.coco_records import (
     AnnotationRecords,
@@ -167,11 +168,13 @@ def convert(
     flip_source: str = "config",
     threads: int = 1,
     annotations_frame: str | None = None,
+    sigmas: oks.SigmaSettings | None = None,
 ) -> dict:
     """Check and convert every split, then write `out_dir` atomically. Returns the data YAML as
     a dict, with what each split holds under `posepipe.splits` (images, backgrounds, instances).
     `annotations_frame` (displayed, raw) says which frame EXIF-oriented images were annotated
-    in where their size cannot tell (images.annotations_frame)."""
+    in where their size cannot tell (images.annotations_frame); `sigmas`, the OKS sigmas the
+    config gives or the double labels to estimate them from (oks_sigmas)."""
     if "train" not in splits:
         raise PosepipeError(f"{out_dir}: no 'train' split given")
     # a stale Ultralytics labels.cache goes with the folder this one replaces
@@ -185,7 +188,11 @@ def convert(
             )
         _log_categories(categories, splits["train"].annotations)
         flip = _flip_idx(flip_idx, flip_source, categories, splits["train"].annotations)
-        dataset_yaml = data_yaml({labels.name: labels.counts() for labels in converted}, categories, flip)
+        first_labelling = [(labels.anns, labels.file_names) for labels in converted]
+        chosen = oks.dataset_sigmas(sigmas or oks.SigmaSettings(), categories, first_labelling)
+        log.info("OKS sigmas: %s", chosen.detail)
+        counts = {labels.name: labels.counts() for labels in converted}
+        dataset_yaml = data_yaml(counts, categories, flip, chosen.values, chosen.record(categories.keypoint_names))
         for labels in converted:
             write_labels(staging / "labels" / labels.name, labels.dataset_names, labels.label_bytes)
         with open(staging / "data.yaml", "w") as f:

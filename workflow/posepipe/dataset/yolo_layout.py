@@ -30,13 +30,17 @@ def label_name(dataset_file_name: str) -> str:
     return dataset_file_name.rsplit(".", 1)[0] + ".txt"
 
 
-def data_yaml(split_counts: dict[str, dict], categories: Categories, flip: FlipIdx) -> dict:
+def data_yaml(
+    split_counts: dict[str, dict], categories: Categories, flip: FlipIdx, sigmas: list[float], sigmas_record: dict
+) -> dict:
     """`data.yaml`: each split's folder and what it holds (images, backgrounds, instances), the
-    categories and keypoints, and flip_idx."""
+    categories and keypoints, flip_idx, and the keypoints' OKS sigmas with where they came from
+    (Ultralytics' training loss and validation read them, and so does posepipe's device scoring)."""
     # no `path`: Ultralytics then takes this file's folder, so the file is the same in any folder
     return {
         **{name: f"images/{name}" for name in split_counts},
         "kpt_shape": [len(categories.keypoint_names), 3],
+        "kpt_oks_sigmas": sigmas,
         **({"flip_idx": flip.flip_idx} if flip.flip_idx is not None else {}),
         "names": dict(enumerate(categories.names)),
         "kpt_names": {i: categories.keypoint_names for i in range(len(categories.names))},
@@ -45,6 +49,7 @@ def data_yaml(split_counts: dict[str, dict], categories: Categories, flip: FlipI
         # Ultralytics ignores this key: what the conversion decided and what it promises
         "posepipe": {
             "flip_idx_source": flip.source,
+            "kpt_oks_sigmas": sigmas_record,
             "splits": split_counts,
         },
     }

@@ -16,26 +16,46 @@ BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 
 
-def save_image_stats(path: Path, per_image: dict[str, dict]) -> None:
-    """Per-image scoring stats (image name -> tp_p, conf, pred_cls, target_cls) as one .npz:
-    each kind joined over the images, with the offsets where each image's rows start."""
+# per labelled object, beside target_cls: evaluation.keypoints' figures
+KEYPOINT_STATS = {
+    "kp_size": (np.float64, ()),
+    "kp_labelled": (bool, None),
+    "kp_error": (np.float64, None),
+    "kp_shown": (bool, None),
+}
+
+
+def joined_image_stats(per_image: dict[str, dict]) -> dict[str, np.ndarray]:
+    """Per-image scoring stats (image name -> tp_p, conf, pred_cls, target_cls, and the keypoint
+    stats of each labelled object) joined over the images in name order, with the offsets where
+    each image's detections and objects start: what save_image_stats writes and the resampling reads."""
     stats = [per_image[name] for name in sorted(per_image)]
+    k = next((np.shape(s["kp_labelled"])[-1] for s in stats if "kp_labelled" in s), 0)
 
     def joined(key: str, dtype, row_shape=()) -> np.ndarray:
         rows = [np.asarray(s[key], dtype=dtype).reshape(-1, *row_shape) for s in stats]
         return np.concatenate(rows) if rows else np.zeros((0, *row_shape), dtype)
 
+    return {
+        "images": np.array(sorted(per_image), dtype=str),
+        "tp_p": joined("tp_p", bool, (10,)),
+        "conf": joined("conf", np.float32),
+        "pred_cls": joined("pred_cls", np.int32),
+        "target_cls": joined("target_cls", np.int32),
+        "detections": np.cumsum([0] + [len(s["conf"]) for s in stats]),
+        "targets": np.cumsum([0] + [len(s["target_cls"]) for s in stats]),
+        **{
+            key: joined(key, dtype, (k,) if shape is None else shape)
+            for key, (dtype, shape) in KEYPOINT_STATS.items()
+            if all(key in s for s in stats)
+        },
+    }
+
+
+def save_image_stats(path: Path, per_image: dict[str, dict]) -> None:
+    """joined_image_stats as one .npz."""
     with open(path, "wb") as f:  # np.savez would add ".npz" to a name without it
-        np.savez(
-            f,
-            images=np.array(sorted(per_image), dtype=str),
-            tp_p=joined("tp_p", bool, (10,)),
-            conf=joined("conf", np.float32),
-            pred_cls=joined("pred_cls", np.int32),
-            target_cls=joined("target_cls", np.int32),
-            detections=np.cumsum([0] + [len(s["conf"]) for s in stats]),
-            targets=np.cumsum([0] + [len(s["target_cls"]) for s in stats]),
-        )
+        np.savez(f, **joined_image_stats(per_image))
 
 
 def load_image_stats(path: Path) -> dict[str, np.ndarray]:

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.dataset.data_yaml import read_data_yaml
 from posepipe.dataset.label_text import read_label_file
 from posepipe.dataset.val_inputs import device_inputs
 from posepipe.device import decoder
+from posepipe.evaluation import keypoints as kp
 from posepipe.evaluation import thresholds as th
+from posepipe.evaluation.bootstrap import joined_image_stats, resample_draws
 from posepipe.training.ultralytics_env import prepare
 from posepipe.training.validate import summary
 
@@ -47,12 +50,12 @@ def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict)
     """ImageScore of each (path, original size, head outputs) of `images`, one image at a time,
     decoded as the device decodes at every keypoint_th of the grid."""
     from ultralytics.models.yolo.pose import PoseValidator
-    from ultralytics.utils.metrics import OKS_SIGMA
 
     names, k = _classes(dataset_dir)
     grid = th.with_pinned(th.KEYPOINT_TH_GRID, app["keypoint_th"])
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
-    matcher.sigma = OKS_SIGMA if [k, 3] == [17, 3] else np.ones(k) / k
+    # the dataset's sigmas, as Ultralytics' own validation reads them (dataset.oks_sigmas)
+    matcher.sigma = np.array(read_data_yaml(Path(dataset_dir))["kpt_oks_sigmas"], dtype=np.float32)
     anchors, val_folder = decoder.anchor_count(height, width), Path(dataset_dir) / "images" / "val"
     for path, image_size, head_outputs in images:
         label = Path(dataset_dir) / "labels" / "val" / path.relative_to(val_folder).with_suffix(".txt")
@@ -75,8 +78,6 @@ def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict)
 
 
 def _classes(dataset_dir: Path) -> tuple[dict[int, str], int]:
-    from posepipe.dataset.data_yaml import read_data_yaml
-
     data = read_data_yaml(Path(dataset_dir))
     return {int(i): name for i, name in data["names"].items()}, data["kpt_shape"][0]
 
@@ -122,6 +123,14 @@ def score_decoded(
     scored = {t: _metrics(names, [image.stats[t] for image in images]) for t in grid}
     chosen, conf_curve, keypoint_curve = _app_thresholds(images, grid, app)
     channels = images[-1].score_channels if images else len(names)
+    per_image = {
+        image.path.as_posix(): {
+            **image.stats[chosen["keypoint_th"]],
+            **kp.object_keypoints(image.detections, image.truth, chosen["conf_th"], chosen["keypoint_th"]),
+        }
+        for image in images
+    }
+    keypoint_names = read_data_yaml(Path(dataset_dir))["kpt_names"][0]
     return {
         "weights": source,
         "decoder": {
@@ -141,7 +150,13 @@ def score_decoded(
         **scored[chosen["keypoint_th"]],
         "conf_th_curve": conf_curve,
         "keypoint_th_curve": [{**point, "pose": scored[point["keypoint_th"]]["pose"]} for point in keypoint_curve],
-    }, {image.path.as_posix(): image.stats[chosen["keypoint_th"]] for image in images}
+        "keypoints": {
+            "size": "the square root of the labelled box's area",
+            "per_keypoint": kp.keypoint_table(
+                joined_image_stats(per_image), keypoint_names, resample_draws(len(images))
+            ),
+        },
+    }, per_image
 
 
 def _app_thresholds(images: list[ImageScore], keypoint_grid: tuple, app: dict) -> tuple:

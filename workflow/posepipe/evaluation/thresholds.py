@@ -42,26 +42,34 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def matched_keypoints(detections: list, truth: tuple, conf_th: float) -> tuple[np.ndarray, np.ndarray]:
-    """(visibility, labelled), each (matched detections, K), of the detections above conf_th,
-    each matched to at most one ground-truth object of its class at box IoU >= 0.5, highest
-    score first (as the app would show them); `truth` is validate's (classes, boxes, keypoints)."""
-    gt_cls, gt_boxes, gt_keypoints = truth
+def matches(detections: list, truth: tuple, conf_th: float) -> list[tuple]:
+    """(detection, object index) of the detections above conf_th, each matched to at most one
+    ground-truth object of its class at box IoU >= 0.5, highest score first (as the app would
+    show them); `truth` is validate's (classes, boxes, keypoints)."""
+    gt_cls, gt_boxes, _ = truth
     shown = sorted((d for d in detections if d.score > conf_th), key=lambda d: -d.score)
-    k = gt_keypoints.shape[1]
-    taken, visibility, labelled = set(), [], []
     iou = _box_iou(
         np.array([d.box_xyxy for d in shown], dtype=np.float64).reshape(-1, 4),
         np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4),
     )
+    taken, found = set(), []
     for row, detection in enumerate(shown):
         candidates = [
             g for g in np.argsort(-iou[row], kind="stable") if g not in taken and gt_cls[g] == detection.class_id
         ]
         if candidates and iou[row, candidates[0]] >= MATCH_IOU:
             taken.add(candidates[0])
-            visibility.append(detection.visibility)
-            labelled.append(gt_keypoints[candidates[0], :, 2] > 0)
+            found.append((detection, int(candidates[0])))
+    return found
+
+
+def matched_keypoints(detections: list, truth: tuple, conf_th: float) -> tuple[np.ndarray, np.ndarray]:
+    """(visibility, labelled), each (matched detections, K), of the detections `matches` pairs."""
+    gt_keypoints = truth[2]
+    k = gt_keypoints.shape[1]
+    pairs = matches(detections, truth, conf_th)
+    visibility = [detection.visibility for detection, _ in pairs]
+    labelled = [gt_keypoints[index, :, 2] > 0 for _, index in pairs]
     return np.array(visibility, dtype=np.float64).reshape(-1, k), np.array(labelled, dtype=bool).reshape(-1, k)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from posepipe.dataset.val_inputs import device_inputs
 from posepipe.device import decoder
+from posepipe.packaging.report_keypoints import keypoint_header, keypoint_rows, sigmas_note
 from posepipe.training.validate import DECODED_SOURCES, METRIC_SOURCES
 
 GRID_COLUMNS = 4
@@ -40,6 +41,7 @@ def metrics_rows(metrics: dict) -> list[list]:
 
 CANDIDATE_HEADER = [
     "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop [95% interval]",
+    "worst keypoint PCK@0.1 drop [95% interval]",
     "min cosine", "min euclidean", "BF16 layers", "BF16 share", "estimated ms (fps)", "size (bytes)", "shipped",
 ]  # fmt: skip
 
@@ -51,16 +53,26 @@ def candidate_rows(quantize_report: dict) -> list[list]:
             f"``{row['recipe']}``",
             *(figure(row[part][name]) for part in ("box", "pose") for name in ("mAP50", "mAP50-95")),
             "{} [{:+.3f}, {:+.3f}]".format(figure(row["pose_mAP50-95_drop"]), *row["pose_mAP50-95_drop_interval"]),
+            worst_keypoint_cell(row.get("worst_keypoint")),
             figure(row["cosine"]) if row["cosine"] is not None else "",
             figure(row["euclidean"]) if row["euclidean"] is not None else "",
             row["bf16_layer_count"],
             figure(row["bf16_share"]),
             f"{row['estimated_ms']:.1f} ({row['estimated_fps']:.0f})",
             row["size_bytes"],
-            "yes" if row["recipe"] == chosen else ("" if row["within_gate"] else "outside the gate"),
+            "yes"
+            if row["recipe"] == chosen
+            else ("" if row["within_gate"] else "no: " + "; ".join(row["outside_gate"])),
         ]
         for row in quantize_report["candidates"]
     ]
+
+
+def worst_keypoint_cell(worst: dict | None) -> str:
+    if not worst:
+        return ""
+    interval = " [{:+.3f}, {:+.3f}]".format(*worst["drop_interval"]) if worst["drop_interval"] else ""
+    return f"{worst['keypoint']} {worst['drop']:+.3f}{interval}"
 
 
 def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list]:
@@ -169,6 +181,26 @@ def speed_note(quantize_report: dict, measured_fps: float | None) -> str:
     return note + "\n"
 
 
+def quantization_note(quantize_report: dict) -> str:
+    gate = quantize_report["gate"]
+    return (
+        f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
+        f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
+        f"at most {gate['max_accuracy_drop']} under the pruned float model's, the worst keypoint's PCK@0.1 at most "
+        f"{gate['max_keypoint_drop']} under its, similarity check passed; cheapest by estimated time on the "
+        "device, then size).\n"
+    )
+
+
+def keypoint_table(model: str, metrics: dict, quantize_report: dict) -> str:
+    return list_table(
+        f"{model}: each keypoint, the float model against every candidate (device decoder; PCK at a share of "
+        "the object's size, the square root of its box's area; the worst drop of each candidate in bold)",
+        keypoint_header(quantize_report),
+        keypoint_rows(metrics, quantize_report),
+    )
+
+
 def summary_rst(
     model: str,
     metrics: dict,
@@ -191,6 +223,7 @@ def summary_rst(
             ["role", "tensor", "shape"],
             [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
         ),
+        sigmas_note(metrics),
         padding_note(pruned),
         thresholds_note(metrics),
         list_table(
@@ -204,16 +237,14 @@ def summary_rst(
             threshold_rows(metrics, "keypoint_th_curve", "keypoint_th"),
         ),
         embedded_png(f"{model} F1 by threshold", thresholds_png(metrics)),
-        f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
-        f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
-        f"at most {quantize_report['gate']['max_accuracy_drop']} under the pruned float model's, similarity check "
-        "passed; cheapest by estimated time on the device, then size).\n",
+        quantization_note(quantize_report),
         speed_note(quantize_report, measured_fps),
         list_table(
             f"{model}: quantization candidates (device decoder on the TPU-MLIR simulator's outputs)",
             CANDIDATE_HEADER,
             candidate_rows(quantize_report),
         ),
+        keypoint_table(model, metrics, quantize_report),
         list_table(
             f"{model}: quantization similarity",
             ["step", "tensor", "cosine", "euclidean", "verdict"],

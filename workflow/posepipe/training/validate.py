@@ -9,7 +9,7 @@ import csv
 import json
 from pathlib import Path
 
-from posepipe.dataset.data_yaml import runtime_data_yaml
+from posepipe.dataset.data_yaml import read_data_yaml, runtime_data_yaml
 from posepipe.training.ultralytics_env import prepare, run_folder, torch_device
 
 METRIC_NAMES = ("precision", "recall", "mAP50", "mAP50-95")
@@ -83,11 +83,16 @@ def evaluate(
 
 
 def merge_metrics(
-    *, model: str, sources: dict[str, Path], quantize_report: Path, json_path: Path, csv_path: Path
+    *, model: str, sources: dict[str, Path], quantize_report: Path, dataset_dir: Path, json_path: Path, csv_path: Path
 ) -> dict:
-    """One metrics.json (every source side by side, and every quantization candidate's figures)
-    and a flat CSV, one row per source and part."""
-    merged = {"model": model}
+    """One metrics.json (every source side by side, every quantization candidate's figures, and
+    the OKS sigmas every pose figure is built on, with where they came from) and a flat CSV, one
+    row per source and part."""
+    data = read_data_yaml(dataset_dir)
+    merged = {
+        "model": model,
+        "kpt_oks_sigmas": {"values": data["kpt_oks_sigmas"], **data["posepipe"]["kpt_oks_sigmas"]},
+    }
     for source, path in sources.items():
         merged[source] = json.loads(Path(path).read_text())
     report = json.loads(Path(quantize_report).read_text())
