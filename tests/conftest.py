@@ -10,14 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.parts import require
 from support.paths import COCO_REAL
 
 
 @pytest.fixture
 def coco_real() -> Path:
     """The four real COCO photos; a user's clone has no ../shared, so tests skip there."""
-    if not (COCO_REAL / "test_coco.json").is_file():
-        pytest.skip(f"needs the shared real COCO photos at {COCO_REAL} (present in CI, absent in a user's clone)")
+    require("shared-photos")
     return COCO_REAL
 
 

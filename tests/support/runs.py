@@ -98,6 +98,8 @@ def tiny_full_config() -> dict:
     # about bytes and files, not accuracy, so the deploy check is loose and the cheapest
     # candidate ships whatever its drop; two cheap recipes (BF16 needs no calibration)
     config["quantize"] = {
+        # the venv route, on any machine: one with a TPU-MLIR docker image would take docker under `auto`
+        "runner": "venv",
         "venv_root": str(default_root()),
         "deploy_tolerance": [0.5, 0.1],
         "calibration_images": 4,
@@ -156,6 +158,8 @@ def small_model_config() -> dict:
     config["datasets"]["demo"]["val"] = dict(config["datasets"]["demo"]["train"])
     config["models"] = {"small": config["models"]["tiny"]}
     config["quantize"] = {
+        # the venv route, on any machine (test_quantize_docker.py asks for docker itself)
+        "runner": "venv",
         # absolute: the offline runs give the pipeline an empty $HOME, but reuse the machine's TPU-MLIR venv
         "venv_root": str(default_root()),
         # a tolerance any trained weights meet: the one-image similarity of INT8 varies with the

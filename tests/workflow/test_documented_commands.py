@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 from support import snakemake_cli
+from support.parts import require
 from support.paths import REPO
 from support.runs import job_counts
 
@@ -70,10 +71,10 @@ def test_every_docs_page_is_linked_from_the_readme():
 def test_a_documented_command_plans_its_target(command, plan):
     words = shlex.split(command)[1:]
     words = [("1" if word == "N" and words[i - 1] == "--cores" else word) for i, word in enumerate(words)]
-    if "conda" in words and not shutil.which("conda"):
-        pytest.skip("no conda on this machine: --sdm conda cannot even plan")
-    if "profiles/slurm" in words and not shutil.which("sbatch"):
-        pytest.skip("no Slurm client on this machine (tests/support/slurm/local-slurm.sh starts one)")
+    if "conda" in words:
+        require("conda")
+    if "profiles/slurm" in words:
+        require("slurm")
     target = [words[0]] if words and not words[0].startswith("-") else []
     after_options = [w for w in words[1:] if w.startswith("results/")]
     assert not after_options, f"{command}: put the target first; an option would take {after_options} as its value"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support import snakemake_cli
+from support.parts import require
 from support.paths import POSEPIPE_VERSION, REPO
 from support.runs import job_counts, tiny_config, tiny_full_config
 
@@ -104,8 +105,7 @@ def test_the_demo_and_the_cluster_profile_work_from_the_user_s_folder(tmp_path):
     config["quantize"] = {"runner": "venv"}
     user = deploy(tmp_path / "my-poses", config)
     assert {"demo_dataset", "convert", "train"} <= set(plan(user, "results/tiny/train/best.pt", "--cores", "1"))
-    if not shutil.which("sbatch"):
-        pytest.skip("no Slurm client on this machine (tests/support/slurm/local-slurm.sh starts one)")
+    require("slurm")
     assert "train" in plan(user, "results/tiny/train/best.pt", "--profile", "profiles/slurm")
 
 
@@ -164,21 +164,28 @@ def module_commands() -> list[str]:
     return [line.split("#")[0].strip() for b in blocks for line in b.splitlines() if line.startswith("snakemake ")]
 
 
-def test_the_readme_s_module_commands_plan_their_targets_in_a_module_folder(tmp_path):
-    commands = module_commands()
-    assert len(commands) >= 2
+@pytest.fixture(scope="module")
+def module_user(tmp_path_factory) -> Path:
+    """A user's folder deployed with the demo config (the venv runner: nothing probes docker)."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.setdefault("quantize", {})["runner"] = "venv"
-    user = deploy(tmp_path / "my-poses", config)
-    for command in commands:
-        words = shlex.split(command)[1:]
-        if "conda" in words and not shutil.which("conda"):
-            continue  # no conda here: --sdm conda cannot even plan (docs/testing.md)
-        if "profiles/slurm" in words and not shutil.which("sbatch"):
-            continue
-        target = words[0] if words and not words[0].startswith("-") else None
-        planned = plan(user, *words, "--forceall")
-        assert planned and ("all" in planned) == (target is None), (command, planned)
+    return deploy(tmp_path_factory.mktemp("module") / "my-poses", config)
+
+
+def test_the_readme_shows_module_commands():
+    assert len(module_commands()) >= 2
+
+
+@pytest.mark.parametrize("command", module_commands())
+def test_a_readme_module_command_plans_its_target_in_a_module_folder(module_user, command):
+    words = shlex.split(command)[1:]
+    if "conda" in words:
+        require("conda")
+    if "profiles/slurm" in words:
+        require("slurm")
+    target = words[0] if words and not words[0].startswith("-") else None
+    planned = plan(module_user, *words, "--forceall")
+    assert planned and ("all" in planned) == (target is None), (command, planned)
 
 
 def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(demo_data, tmp_path, tpu_mlir_venv):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from posepipe.tpu_mlir.env import (
     TOOL_VARIABLES,
     Runner,
     choose_runner,
-    docker_answers,
 )
 from support.checks import assert_same_bytes
+from support.parts import require
 from support.paths import REPO
 from support.runs import build_trained_candidate, run_snakemake, small_model_config
 
@@ -39,10 +40,7 @@ STANDIN_SCRIPT = REPO / "tests" / "support" / "docker" / "standin-image.sh"
 @pytest.fixture(scope="module")
 def standin_base(trained) -> str:
     """Tag of the local stand-in for sophgo/tpuc_dev, built once per machine from the TPU-MLIR venv."""
-    if not docker_answers():
-        pytest.skip("no docker daemon answers: `bash tests/support/docker/local-docker.sh start` starts one")
-    if not shutil.which("debootstrap"):
-        pytest.skip("the stand-in base image needs Debian's debootstrap")
+    require("docker")
     venv = Path(runner_used(trained)["location"])
     python_home = next(
         line.split("=", 1)[1].strip()
@@ -195,12 +193,20 @@ def test_a_host_that_refuses_fixed_addresses_still_runs_the_tools_with_one_warni
 
 
 def test_the_container_has_no_network(docker_built):
+    """A tool's container has its own loopback and nothing else: a port this test opens on the
+    host's loopback, which any process of the host reaches, is not there for it."""
     tag = runner_used(docker_built)["location"]
-    argv, _ = Runner("docker", tag).command(
-        ["python3.10", "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=5)"], docker_built
-    )
-    probe = subprocess.run(argv, capture_output=True, text=True)
-    assert probe.returncode != 0 and ("gaierror" in probe.stderr or "unreachable" in probe.stderr)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert socket.create_connection(("127.0.0.1", port), timeout=5)  # open, from the host
+        probe_code = (
+            "import os, socket; print(sorted(os.listdir('/sys/class/net')));"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=5)"
+        )
+        argv, _ = Runner("docker", tag).command(["python3.10", "-c", probe_code], docker_built)
+        probe = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert probe.stdout.strip() == "['lo']"
+    assert probe.returncode != 0 and "ConnectionRefusedError" in probe.stderr
 
 
 def test_a_missed_similarity_in_docker_is_recorded_and_the_model_still_built(docker_built, tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 from PIL import Image
+from support.parts import require
 from support.runs import run_snakemake, small_model_config
 
 CHROMIUM_FLAGS = [
@@ -18,9 +19,8 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def report_html(trained, tmp_path_factory):
+    require("chromium")
     chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("needs Debian's chromium (apt install chromium; .ci/run installs it)")
     run_snakemake(trained, small_model_config(), "results/small/report/summary.rst")
     report = trained / "results" / "report.html"
     run_snakemake(trained, small_model_config(), extra=["--report", str(report)])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.checks import assert_same_bytes
+from support.parts import require
 from support.paths import REPO
 from support.runs import run_snakemake, small_model_config, tiny_config
 
@@ -31,8 +32,7 @@ def slurm():
     (a pytest-xdist worker) that uses it holds a shared lock while it does, so the one that
     started it stops it only once no other one is using it; deciding to start or to stop takes
     a second lock, held only while deciding, so that a user does not wait for another's tests."""
-    if not (shutil.which("sinfo") and shutil.which("slurmctld") and shutil.which("munged")):
-        pytest.skip("needs Slurm: Debian packages slurm-wlm and munge (.ci/run installs and starts them)")
+    require("slurm")
     locks = Path(tempfile.gettempdir())
     with (
         open(locks / "posepipe-test-slurm.lock", "a") as deciding,

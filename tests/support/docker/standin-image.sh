@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a local stand-in for sophgo/tpuc_dev, which no image registry here can provide:
-# Debian bookworm (debootstrap from Debian's mirror) with a Python 3.10 and the Python packages
+# Debian bookworm (debootstrap from the machine's Debian mirror) with a Python 3.10 and the Python packages
 # the TPU-MLIR tools import (torch, onnx, ...), copied from a TPU-MLIR venv of this machine
 # *without* tpu_mlir itself, so that envs/tpu-mlir.Dockerfile really installs it on top.
 # Usage: standin-image.sh TAG PYTHON310_PREFIX SITE_PACKAGES
@@ -10,10 +10,16 @@ docker image inspect "$tag" > /dev/null 2>&1 && exit 0
 work=$(mktemp -d "${TMPDIR:-/tmp}/posepipe-standin.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
+# Debian's mirror as this machine's apt sources name it (a site behind a local mirror needs its own)
+mirror=$(
+    { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+      grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}'; } | grep -v security | head -1
+)
+[ -n "$mirror" ] || { echo "standin-image.sh: no Debian mirror in this machine's apt sources" >&2; exit 1; }
 # the shared libraries a pyenv-built CPython 3.10 and the tools load
 debootstrap --variant=minbase \
     --include=libexpat1,libffi8,libssl3,zlib1g,libbz2-1.0,liblzma5,libsqlite3-0,libreadline8,libncursesw6,libuuid1,libgomp1 \
-    bookworm "$rootfs" http://deb.debian.org/debian > "$work/debootstrap.log" 2>&1 \
+    bookworm "$rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
     || { tail -5 "$work/debootstrap.log" >&2; exit 1; }
 cp -a "$python_prefix" "$rootfs/opt/python3.10"
 target="$rootfs/opt/python3.10/lib/python3.10/site-packages"

@@ -50,3 +50,11 @@ def test_the_committed_calibration_states_its_source_and_its_errors():
     assert described["leave_one_out_max_error"] == max(abs(p["leave_one_out_error"]) for p in calibration["points"])
     detection = [p for p in calibration["points"] if "detect" in p["point"]]
     assert len(detection) >= 5 and all(abs(p["leave_one_out_error"]) <= 0.2 for p in detection)
+
+
+def test_an_estimate_with_the_committed_rates_is_the_arithmetic_done_by_hand():
+    """YOLO11n detect at 224x224 (the calibration's first point): group cost 4,465,045 and
+    2,073,856 global MACs; 4,465,045 x 1.2825e-6 ms = 5.727 ms, 2,073,856 x 1.0220e-7 ms = 0.212 ms:
+    5.94 ms a frame, 1000 / 5.9385 = 168.4 fps."""
+    cost = {"group_cost": 4_465_045, "global_macs": 2_073_856}
+    assert device_speed.estimate(cost, device_speed.calibration()) == {"estimated_ms": 5.94, "estimated_fps": 168.4}

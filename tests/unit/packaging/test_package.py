@@ -74,6 +74,25 @@ def test_mud_for_a_yolo11_model_with_odd_label_names(yolo11_pruned, tmp_path):
         assert sorted(z.namelist()) == ["m.mud", "m_int8.cvimodel", "m_labels.txt", "m_metrics.json", "provenance.json"]
 
 
+def test_the_mud_is_the_file_maixpy_documents(yolo11_pruned, tmp_path):
+    """The lines the device reads, written out as MaixPy's docs give them for a YOLO11 pose model
+    (RGB, mean 0, scale 1/255), not rebuilt with the function that wrote them."""
+    mud, *_ = run_package(tmp_path, yolo11_pruned, ["person"])
+    assert mud.read_text() == (
+        "[basic]\n"
+        "type = cvimodel\n"
+        "model = m_int8.cvimodel\n"
+        "\n"
+        "[extra]\n"
+        "model_type = yolo11\n"
+        "type = pose\n"
+        "input_type = rgb\n"
+        "mean = 0, 0, 0\n"
+        "scale = 0.00392156862745098, 0.00392156862745098, 0.00392156862745098\n"
+        "labels = person\n"
+    )
+
+
 def test_mud_lists_plain_labels_inline(yolo11_pruned, tmp_path):
     mud, *_ = run_package(tmp_path, yolo11_pruned, ["cat", "dog"], pixel_format="bgr")
     assert "labels = cat, dog" in mud.read_text() and "input_type = bgr" in mud.read_text()
