@@ -11,10 +11,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/posepipe-standin.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 # Debian's mirror as this machine's apt sources name it (a site behind a local mirror needs its own)
-mirror=$(
-    { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-      grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}'; } | grep -v security | head -1
-)
+sources=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2> /dev/null || true)
+mirror=$(printf '%s\n' "$sources" | awk '($1 == "URIs:" || $1 == "deb") && $2 !~ /security/ && !found {print $2; found = 1}')
 [ -n "$mirror" ] || { echo "standin-image.sh: no Debian mirror in this machine's apt sources" >&2; exit 1; }
 # the shared libraries a pyenv-built CPython 3.10 and the tools load
 debootstrap --variant=minbase \

@@ -41,7 +41,7 @@ def metrics_rows(metrics: dict) -> list[list]:
 
 CANDIDATE_HEADER = [
     "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop [95% interval]",
-    "worst keypoint PCK@0.1 drop [95% interval]",
+    "worst keypoint PCK at 0.1 drop [95% interval]",
     "min cosine", "min euclidean", "BF16 layers", "BF16 share", "estimated ms (fps)", "size (bytes)", "shipped",
 ]  # fmt: skip
 
@@ -62,7 +62,7 @@ def candidate_rows(quantize_report: dict) -> list[list]:
             row["size_bytes"],
             "yes"
             if row["recipe"] == chosen
-            else ("" if row["within_gate"] else "no: " + "; ".join(row["outside_gate"])),
+            else ("" if row["within_gate"] else "no: " + "; ".join(row["outside_gate"]).replace("@", " at ")),
         ]
         for row in quantize_report["candidates"]
     ]
@@ -186,7 +186,7 @@ def quantization_note(quantize_report: dict) -> str:
     return (
         f"Quantization with TPU-MLIR {quantize_report['tpu_mlir_version']}: recipe "
         f"``{quantize_report['chosen']['recipe']}`` shipped, {quantize_report['chosen']['reason']} (pose mAP50-95 "
-        f"at most {gate['max_accuracy_drop']} under the pruned float model's, the worst keypoint's PCK@0.1 at most "
+        f"at most {gate['max_accuracy_drop']} under the pruned float model's, the worst keypoint's PCK at 0.1 at most "
         f"{gate['max_keypoint_drop']} under its, similarity check passed; cheapest by estimated time on the "
         "device, then size).\n"
     )

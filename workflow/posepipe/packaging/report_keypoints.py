@@ -19,8 +19,8 @@ def _with_interval(row: dict, figure: str, digits: str = ".3f") -> str:
 def keypoint_header(quantize_report: dict) -> list[str]:
     recipes = [row["recipe"] for row in quantize_report["candidates"]]
     return [
-        "keypoint", "labelled", "float PCK@0.05", "float PCK@0.1", "float median px", "float shown",
-        *(f"{recipe} PCK@0.1 (drop)" for recipe in recipes),
+        "keypoint", "labelled", "float PCK at 0.05", "float PCK at 0.1", "float median px", "float shown",
+        *(f"{recipe} PCK at 0.1 (drop)" for recipe in recipes),
     ]  # fmt: skip
 
 
