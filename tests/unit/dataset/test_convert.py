@@ -320,3 +320,13 @@ def test_sigmas_of_the_wrong_count_stop_the_conversion_naming_the_key(demo_data,
         convert(splits, tmp_path / "out", sigmas=SigmaSettings(given=[0.05] * 4, key="datasets.demo.kpt_oks_sigmas"))
     assert str(raised.value).startswith("datasets.demo.kpt_oks_sigmas: 4 values, but the dataset has 17 keypoints (")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_split_is_refused_in_one_line_naming_it(demo_data, tmp_path):
+    coco = json.loads(demo_data["val"]["annotations"].read_text())
+    empty = write_json(tmp_path / "val.json", {**coco, "images": [], "annotations": []})
+    splits = {"train": Split(**demo_data["train"]), "val": Split(empty, demo_data["val"]["images"])}
+    with pytest.raises(PosepipeError) as raised:
+        convert(splits, tmp_path / "out")
+    assert str(raised.value) == f"{empty}: the val split has no image (training and every score read it)"
+    assert not (tmp_path / "out").exists()

@@ -103,6 +103,8 @@ def convert_split(
     pixels (an EXIF orientation the labelling tool ignored) are turned afterwards (_turned)."""
     coco = read_coco(split.annotations)
     path = split.annotations
+    if not coco.images:  # Ultralytics would end training in a traceback ("images not found")
+        raise PosepipeError(f"{path}: the {name} split has no image (training and every score read it)")
     found = check_categories(path, coco.categories, coco.annotations)
     if categories is not None and found != categories:
         raise PosepipeError(f"{path}: categories differ from the other split's (ids, names or keypoint names)")
