@@ -16,7 +16,7 @@ from posepipe.dataset.val_inputs import device_inputs
 from posepipe.device import decoder
 from posepipe.evaluation import keypoints as kp
 from posepipe.evaluation import thresholds as th
-from posepipe.evaluation.bootstrap import joined_image_stats, resample_draws
+from posepipe.evaluation.bootstrap import central_interval, joined_image_stats, pose_maps, resample_draws
 from posepipe.training.ultralytics_env import prepare
 from posepipe.training.validate import summary
 
@@ -131,6 +131,8 @@ def score_decoded(
         for image in images
     }
     keypoint_names = read_data_yaml(Path(dataset_dir))["kpt_names"][0]
+    joined, draws = joined_image_stats(per_image), resample_draws(len(images))
+    low, high = central_interval(pose_maps(joined, draws)) if images else (0.0, 0.0)
     return {
         "weights": source,
         "decoder": {
@@ -148,13 +150,12 @@ def score_decoded(
         "imgsz": [int(height), int(width)],
         "images": len(images),
         **scored[chosen["keypoint_th"]],
+        "pose_mAP50-95_interval": [round(float(low), 6), round(float(high), 6)],
         "conf_th_curve": conf_curve,
         "keypoint_th_curve": [{**point, "pose": scored[point["keypoint_th"]]["pose"]} for point in keypoint_curve],
         "keypoints": {
             "size": "the square root of the labelled box's area",
-            "per_keypoint": kp.keypoint_table(
-                joined_image_stats(per_image), keypoint_names, resample_draws(len(images))
-            ),
+            "per_keypoint": kp.keypoint_table(joined, keypoint_names, draws),
         },
     }, per_image
 
