@@ -69,6 +69,23 @@ def test_the_rendered_front_page_shows_the_metrics_table(report_html, trained):
     for row in metrics["quantization"]["candidates"]:
         assert f"{row['recipe']} PCK at 0.1 (drop)" in keypoints  # not PCK@0.1: docutils makes that a mail link
     assert "Pose mAP (OKS) uses the keypoints' sigmas assumed: COCO's sigmas" in dom
+    # what a user acts on comes first, and the pictures before the long tables, which are folded
+    device = dom[dom.index("small: what the device will show") :]
+    device = device[: device.index("</table>")]
+    low, high = metrics["cvimodel"]["pose_mAP50-95_interval"]
+    assert f"{metrics['cvimodel']['pose']['mAP50-95']:.3f} [{low:.3f}, {high:.3f}]" in device
+    order = [
+        dom.index(text)
+        for text in (
+            "small: what the device will show",
+            'alt="small predictions"',
+            'alt="small F1 by threshold"',
+            "small: metrics on the val images",
+        )
+    ]
+    assert order == sorted(order)
+    folded = dom[dom.index("<summary>Every threshold") :]
+    assert folded.index("small: keypoints by keypoint_th") < folded.index("</details>")
 
 
 def test_a_screenshot_of_the_report_shows_a_page(report_html):

@@ -13,6 +13,10 @@ def test_device_metrics_beside_ultralytics(trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
     device = metrics["device_float"]
     assert device["decoder"]["padding"] == "black"
+    # each figure says what it is
+    assert list(metrics["sources"]) == ["pt", "onnx", "device_float", "cvimodel"]
+    assert metrics["sources"]["cvimodel"].endswith("what the device will show")
+    assert "at its own thresholds" in metrics["sources"]["pt"]
     assert set(device["box"]) == {"precision", "recall", "mAP50", "mAP50-95"}
     # the same model and images: the device's decoding costs little against Ultralytics' own
     assert abs(device["box"]["mAP50"] - metrics["onnx"]["box"]["mAP50"]) < 0.15

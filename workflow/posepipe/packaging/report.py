@@ -3,7 +3,6 @@ report's front page includes (workflow/report/workflow.rst). Metrics side by sid
 graph's outputs, the quantization similarities, the training curves and val images with what
 the device-faithful decoder finds drawn on them; images are embedded, so the page stands alone."""
 
-import base64
 import io
 from pathlib import Path
 
@@ -12,101 +11,22 @@ import numpy as np
 from posepipe.dataset.val_inputs import device_inputs
 from posepipe.device import decoder
 from posepipe.packaging.report_keypoints import keypoint_header, keypoint_rows, sigmas_note
-from posepipe.training.validate import DECODED_SOURCES, METRIC_SOURCES
+from posepipe.packaging.report_tables import (
+    CANDIDATE_HEADER,
+    candidate_rows,
+    device_rows,
+    embedded_png,
+    folded,
+    list_table,
+    metrics_rows,
+    similarity_rows,
+    threshold_header,
+    threshold_rows,
+)
+from posepipe.training.validate import DECODED_SOURCES
 
 GRID_COLUMNS = 4
 THUMB_WIDTH = 320
-
-
-def list_table(title: str, header: list[str], rows: list[list]) -> str:
-    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
-    for row in [header, *rows]:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
-    return "\n".join(lines) + "\n"
-
-
-def figure(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def metrics_rows(metrics: dict) -> list[list]:
-    columns = [(kind, name) for kind in ("box", "pose") for name in ("mAP50", "mAP50-95")]
-    return [
-        [label, metrics[key]["images"], *(figure(metrics[key][kind][name]) for kind, name in columns)]
-        for key, label in METRIC_SOURCES.items()
-        if key in metrics
-    ]
-
-
-CANDIDATE_HEADER = [
-    "recipe", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95", "pose drop [95% interval]",
-    "worst keypoint PCK at 0.1 drop [95% interval]",
-    "min cosine", "min euclidean", "BF16 layers", "BF16 share", "estimated ms (fps)", "size (bytes)", "shipped",
-]  # fmt: skip
-
-
-def candidate_rows(quantize_report: dict) -> list[list]:
-    chosen = quantize_report["chosen"]["recipe"]
-    return [
-        [
-            f"``{row['recipe']}``",
-            *(figure(row[part][name]) for part in ("box", "pose") for name in ("mAP50", "mAP50-95")),
-            "{} [{:+.3f}, {:+.3f}]".format(figure(row["pose_mAP50-95_drop"]), *row["pose_mAP50-95_drop_interval"]),
-            worst_keypoint_cell(row.get("worst_keypoint")),
-            figure(row["cosine"]) if row["cosine"] is not None else "",
-            figure(row["euclidean"]) if row["euclidean"] is not None else "",
-            row["bf16_layer_count"],
-            figure(row["bf16_share"]),
-            f"{row['estimated_ms']:.1f} ({row['estimated_fps']:.0f})",
-            row["size_bytes"],
-            "yes"
-            if row["recipe"] == chosen
-            else ("" if row["within_gate"] else "no: " + "; ".join(row["outside_gate"]).replace("@", " at ")),
-        ]
-        for row in quantize_report["candidates"]
-    ]
-
-
-def worst_keypoint_cell(worst: dict | None) -> str:
-    if not worst:
-        return ""
-    interval = " [{:+.3f}, {:+.3f}]".format(*worst["drop_interval"]) if worst["drop_interval"] else ""
-    return f"{worst['keypoint']} {worst['drop']:+.3f}{interval}"
-
-
-def similarity_rows(quantize_report: dict, output_names: list[str]) -> list[list]:
-    """The compared output tensors of each step (the tools compare every intermediate one too)."""
-    return [
-        [step, block["tensor"], figure(block.get("cosine", "")), figure(block.get("euclidean", "")), block["verdict"]]
-        for step, blocks in quantize_report["similarity"].items()
-        for block in blocks
-        if block["tensor"].startswith(tuple(output_names))
-    ]
-
-
-def threshold_rows(metrics: dict, curve: str, name: str) -> list[list]:
-    """Each threshold of an F1 curve (posepipe.evaluation.thresholds) with every device-decoded source's
-    precision, recall, F1 and its 95% interval (and pose mAP50-95 where the curve has it)."""
-    sources = [source for source in DECODED_SOURCES if source in metrics]
-    rows = []
-    for i, point in enumerate(metrics[sources[0]][curve] if sources else []):
-        row = [point[name]]
-        for source in sources:
-            at = metrics[source][curve][i]
-            row += [
-                figure(at["precision"]),
-                figure(at["recall"]),
-                "{} [{:.3f}, {:.3f}]".format(figure(at["f1"]), *at["f1_interval"]),
-            ]
-            row += [figure(at["pose"]["mAP50-95"])] if "pose" in at else []
-        rows.append(row)
-    return rows
-
-
-def threshold_header(metrics: dict, name: str, with_pose: bool) -> list[str]:
-    parts = ["precision", "recall", "F1 [95% interval]"] + (["pose mAP50-95"] if with_pose else [])
-    return [name, *(f"{source} {part}" for source in DECODED_SOURCES if source in metrics for part in parts)]
 
 
 def thresholds_png(metrics: dict) -> bytes:
@@ -116,7 +36,7 @@ def thresholds_png(metrics: dict) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), dpi=110)
     for ax, (curve, name) in zip(axes, (("conf_th_curve", "conf_th"), ("keypoint_th_curve", "keypoint_th"))):
         for source in DECODED_SOURCES:
             if source in metrics:
@@ -159,14 +79,6 @@ def padding_note(pruned: dict) -> str:
     )
 
 
-def embedded_png(title: str, png: bytes) -> str:
-    # docutils refuses lines over 10,000 characters; browsers drop the newlines of a data: URL
-    data = base64.b64encode(png).decode()
-    lines = [data[i : i + 76] for i in range(0, len(data), 76)]
-    source = "\n   ".join(["data:image/png;base64,", *lines])
-    return f'.. raw:: html\n\n   <figure><img alt="{title}" src="{source}" style="max-width:100%"/></figure>\n'
-
-
 def speed_note(quantize_report: dict, measured_fps: float | None) -> str:
     """What the estimate is, and a user's own measurement beside it where the config has one."""
     speed = quantize_report["speed_model"]
@@ -201,6 +113,79 @@ def keypoint_table(model: str, metrics: dict, quantize_report: dict) -> str:
     )
 
 
+def device_section(model: str, metrics: dict, quantize_report: dict, curves_png: bytes, grid_png: bytes, fps) -> list:
+    """What a user acts on first: what the device will show, then the pictures, large."""
+    shipped = metrics["cvimodel"]["thresholds"]
+    header = ["model", "box mAP50", "pose mAP50-95 [95% interval]", "pose mAP50-95, every keypoint drawn"]
+    return [
+        list_table(
+            f"{model}: what the device will show (device decoder on the val images)",
+            [*header, "conf_th", "keypoint_th", "estimated fps"],
+            device_rows(metrics, quantize_report),
+        ),
+        speed_note(quantize_report, fps),
+        f"Val images of {model} through the pruned ONNX and the device decoder, at the app's thresholds "
+        f"(score > {shipped['conf_th']}, keypoints > {shipped['keypoint_th']}):\n",
+        embedded_png(f"{model} predictions", grid_png),
+        thresholds_note(metrics),
+        embedded_png(f"{model} F1 by threshold", thresholds_png(metrics)),
+        f"Training curves of {model}:\n",
+        embedded_png(f"{model} training curves", curves_png),
+    ]
+
+
+def figures_section(model: str, metrics: dict, quantize_report: dict) -> list:
+    """Every source's figures with what each is, the candidates, and each keypoint."""
+    return [
+        list_table(
+            f"{model}: metrics on the val images",
+            ["source", "what it is", "images", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95"],
+            metrics_rows(metrics),
+        ),
+        sigmas_note(metrics),
+        quantization_note(quantize_report),
+        list_table(
+            f"{model}: quantization candidates (device decoder on the TPU-MLIR simulator's outputs)",
+            CANDIDATE_HEADER,
+            candidate_rows(quantize_report),
+        ),
+        keypoint_table(model, metrics, quantize_report),
+    ]
+
+
+def folded_section(model: str, metrics: dict, pruned: dict, quantize_report: dict) -> list:
+    """The long tables, folded: every threshold of the F1 curves, the pruned graph, the similarities."""
+    curves = [
+        list_table(
+            f"{model}: detections by conf_th (device decoder)",
+            threshold_header(metrics, "conf_th", with_pose=False),
+            threshold_rows(metrics, "conf_th_curve", "conf_th"),
+        ),
+        list_table(
+            f"{model}: keypoints by keypoint_th (device decoder, detections shown at the app's conf_th)",
+            threshold_header(metrics, "keypoint_th", with_pose=True),
+            threshold_rows(metrics, "keypoint_th_curve", "keypoint_th"),
+        ),
+    ]
+    graph = [
+        list_table(
+            f"{model}: outputs of the pruned graph (what MaixCAM reads)",
+            ["role", "tensor", "shape"],
+            [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
+        ),
+        padding_note(pruned),
+        list_table(
+            f"{model}: quantization similarity",
+            ["step", "tensor", "cosine", "euclidean", "verdict"],
+            similarity_rows(quantize_report, [o["name"] for o in pruned["outputs"]]),
+        ),
+    ]
+    return [
+        folded("Every threshold: the F1 curves' tables", "\n".join(curves)),
+        folded("The pruned graph and the tools' similarity checks", "\n".join(graph)),
+    ]
+
+
 def summary_rst(
     model: str,
     metrics: dict,
@@ -213,49 +198,9 @@ def summary_rst(
     title = f"Model {model}"
     parts = [
         f"{title}\n{'=' * len(title)}\n",
-        list_table(
-            f"{model}: metrics on the val images",
-            ["source", "images", "box mAP50", "box mAP50-95", "pose mAP50", "pose mAP50-95"],
-            metrics_rows(metrics),
-        ),
-        list_table(
-            f"{model}: outputs of the pruned graph (what MaixCAM reads)",
-            ["role", "tensor", "shape"],
-            [[o["role"], f"``{o['name']}``", "x".join(map(str, o["shape"]))] for o in pruned["outputs"]],
-        ),
-        sigmas_note(metrics),
-        padding_note(pruned),
-        thresholds_note(metrics),
-        list_table(
-            f"{model}: detections by conf_th (device decoder)",
-            threshold_header(metrics, "conf_th", with_pose=False),
-            threshold_rows(metrics, "conf_th_curve", "conf_th"),
-        ),
-        list_table(
-            f"{model}: keypoints by keypoint_th (device decoder, detections shown at the app's conf_th)",
-            threshold_header(metrics, "keypoint_th", with_pose=True),
-            threshold_rows(metrics, "keypoint_th_curve", "keypoint_th"),
-        ),
-        embedded_png(f"{model} F1 by threshold", thresholds_png(metrics)),
-        quantization_note(quantize_report),
-        speed_note(quantize_report, measured_fps),
-        list_table(
-            f"{model}: quantization candidates (device decoder on the TPU-MLIR simulator's outputs)",
-            CANDIDATE_HEADER,
-            candidate_rows(quantize_report),
-        ),
-        keypoint_table(model, metrics, quantize_report),
-        list_table(
-            f"{model}: quantization similarity",
-            ["step", "tensor", "cosine", "euclidean", "verdict"],
-            similarity_rows(quantize_report, [o["name"] for o in pruned["outputs"]]),
-        ),
-        f"Training curves of {model}:\n",
-        embedded_png(f"{model} training curves", curves_png),
-        f"Val images of {model} through the pruned ONNX and the device decoder, at the app's thresholds "
-        f"(score > {metrics['cvimodel']['thresholds']['conf_th']}, keypoints > "
-        f"{metrics['cvimodel']['thresholds']['keypoint_th']}):\n",
-        embedded_png(f"{model} predictions", grid_png),
+        *device_section(model, metrics, quantize_report, curves_png, grid_png, measured_fps),
+        *figures_section(model, metrics, quantize_report),
+        *folded_section(model, metrics, pruned, quantize_report),
     ]
     return "\n".join(parts)
 

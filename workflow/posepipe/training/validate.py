@@ -24,6 +24,14 @@ METRIC_SOURCES = {
     "device_float": "device decoder, pruned ONNX (float)",
     "cvimodel": "device decoder, shipped cvimodel (simulator)",
 }
+# What each source's figures are, so that they can be read side by side (metrics.json, the report).
+SOURCE_MEANINGS = {
+    "pt": "Ultralytics' validation of the .pt at its own thresholds: every detection over conf 0.001, all keypoints",
+    "onnx": "Ultralytics' validation of the ONNX, at its own thresholds like the .pt's",
+    "device_float": "the device's decoder on the pruned float ONNX, at its F1-best conf_th and keypoint_th",
+    "cvimodel": "the device's decoder on the shipped cvimodel in TPU-MLIR's simulator, at the thresholds the app "
+    "ships: what the device will show",
+}
 
 
 def summary(values: tuple) -> dict[str, float]:
