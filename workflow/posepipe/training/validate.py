@@ -99,6 +99,7 @@ def merge_metrics(
     data = read_data_yaml(dataset_dir)
     merged = {
         "model": model,
+        "sources": {source: SOURCE_MEANINGS[source] for source in sources},
         "kpt_oks_sigmas": {"values": data["kpt_oks_sigmas"], **data["posepipe"]["kpt_oks_sigmas"]},
     }
     for source, path in sources.items():
