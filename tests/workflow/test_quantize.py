@@ -157,7 +157,8 @@ def test_cvimodel_build_time_is_fixed_and_its_md5_recomputed(trained):
 
 def test_shipped_accuracy_sits_beside_the_float_figures(trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
-    assert set(metrics) == {"model", "kpt_oks_sigmas", "pt", "onnx", "device_float", "cvimodel", "quantization"}
+    parts = {"model", "sources", "kpt_oks_sigmas", "pt", "onnx", "device_float", "cvimodel", "quantization"}
+    assert set(metrics) == parts
     shipped, device = metrics["cvimodel"], metrics["device_float"]
     assert shipped["weights"] == "small.cvimodel" and shipped["images"] == device["images"]
     assert shipped["box"]["mAP50"] > 0.3, "the shipped cvimodel lost the boxes the float model finds"
