@@ -28,31 +28,38 @@ def row(recipe, ms, size, pose, passed=True):
 
 def test_the_cheapest_candidate_within_the_gate_is_chosen():
     rows = [row("bf16", 30.0, 200, 0.50), row("head", 12.0, 101, 0.49), row("int8", 10.0, 100, 0.40)]
-    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8"  # a loose gate: the cheapest
-    assert choose(rows, 0.05, "fail")[0]["recipe"] == "head"  # a strict one: more BF16
-    assert choose(rows, 0.0, "fail")[0]["recipe"] == "bf16"
+    assert choose(rows, 0.2, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "int8"  # a loose gate: the cheapest
+    assert choose(rows, 0.05, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "head"  # a strict one: more BF16
+    assert choose(rows, 0.0, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "bf16"
     with pytest.raises(PosepipeError) as error:
-        choose([row("int8", 10.0, 100, 0.40), row("head", 12.0, 101, 0.45, passed=False)], 0.05, "fail")
+        choose(
+            [row("int8", 10.0, 100, 0.40), row("head", 12.0, 101, 0.45, passed=False)],
+            0.05,
+            "fail",
+            max_keypoint_drop=0.1,
+        )
     message = str(error.value)
     assert message.startswith("quantize: no recipe's cvimodel is within max_accuracy_drop 0.05") and "\n" not in message
     assert "int8: pose mAP50-95 0.400 (drop +0.100, 95% interval [+0.090, +0.110])" in message
     assert "head: pose mAP50-95 0.450" in message
     assert "similarity missed" in message  # the better one missed the tools' check: not shipped either
     assert "estimated 10.0 ms (100 fps) on the device" in message
-    chosen, reason = choose([row("int8", 10.0, 100, 0.40), row("head", 12.0, 101, 0.45)], 0.01, "most_accurate")
+    chosen, reason = choose(
+        [row("int8", 10.0, 100, 0.40), row("head", 12.0, 101, 0.45)], 0.01, "most_accurate", max_keypoint_drop=0.1
+    )
     assert chosen["recipe"] == "head" and "most accurate" in reason
 
 
 def test_equal_costs_go_to_the_more_accurate():
     rows = [row("int8_kl", 10.0, 100, 0.40), row("int8_mse", 10.0, 100, 0.45)]
-    assert choose(rows, 0.2, "fail")[0]["recipe"] == "int8_mse"
+    assert choose(rows, 0.2, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "int8_mse"
 
 
 def test_the_faster_of_two_candidates_within_the_gate_ships_whatever_its_size():
     """Both accurate enough; the one estimated faster on the device ships, though its file is larger."""
     rows = [row("small_but_slow", 14.0, 100, 0.49), row("large_but_fast", 11.0, 150, 0.48)]
-    assert choose(rows, 0.05, "fail")[0]["recipe"] == "large_but_fast"
-    assert choose(list(reversed(rows)), 0.05, "fail")[0]["recipe"] == "large_but_fast"
+    assert choose(rows, 0.05, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "large_but_fast"
+    assert choose(list(reversed(rows)), 0.05, "fail", max_keypoint_drop=0.1)[0]["recipe"] == "large_but_fast"
 
 
 def one_keypoint_moved(objects: int, moved_by: float) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posepipe.dataset.boxes import box_iou, xywh_to_xyxy
 from posepipe.dataset.coco_json import Categories, read_coco
 from posepipe.dataset.coco_records import AnnotationRecords, check_annotations, check_categories, check_images
 from posepipe.dataset.demo import COCO_KEYPOINTS
@@ -91,16 +92,6 @@ def estimated(first: np.ndarray, second: np.ndarray, areas: np.ndarray, fallback
     return Sigmas(values, "estimated", detail, pairs.astype(int).tolist())
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every COCO x, y, w, h box of `a` with every one of `b`."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=2)
-    union = a[:, None, 2:].prod(axis=2) + b[None, :, 2:].prod(axis=2) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def paired(first: dict, second: dict, k: int, min_iou: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The objects labelled in both labellings: each labelling is {file name: (classes (n,),
     boxes (n, 4) COCO xywh, keypoints (n, K, 3))}; within an image, objects of one class pair by
@@ -108,7 +99,7 @@ def paired(first: dict, second: dict, k: int, min_iou: float = 0.5) -> tuple[np.
     firsts, seconds, areas = [], [], []
     for name in sorted(first.keys() & second.keys()):
         (cls_a, boxes_a, points_a), (cls_b, boxes_b, points_b) = first[name], second[name]
-        iou = box_iou(boxes_a, boxes_b) * (cls_a[:, None] == cls_b[None, :])
+        iou = box_iou(xywh_to_xyxy(boxes_a), xywh_to_xyxy(boxes_b)) * (cls_a[:, None] == cls_b[None, :])
         taken_a, taken_b = set(), set()
         for flat in np.argsort(-iou, axis=None, kind="stable"):
             i, j = np.unravel_index(flat, iou.shape)

@@ -51,11 +51,11 @@ def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict)
     decoded as the device decodes at every keypoint_th of the grid."""
     from ultralytics.models.yolo.pose import PoseValidator
 
-    names, k = _classes(dataset_dir)
+    names, keypoint_names, sigmas = _dataset(dataset_dir)
+    k = len(keypoint_names)
     grid = th.with_pinned(th.KEYPOINT_TH_GRID, app["keypoint_th"])
     matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
-    # the dataset's sigmas, as Ultralytics' own validation reads them (dataset.oks_sigmas)
-    matcher.sigma = np.array(read_data_yaml(Path(dataset_dir))["kpt_oks_sigmas"], dtype=np.float32)
+    matcher.sigma = sigmas
     anchors, val_folder = decoder.anchor_count(height, width), Path(dataset_dir) / "images" / "val"
     for path, image_size, head_outputs in images:
         label = Path(dataset_dir) / "labels" / "val" / path.relative_to(val_folder).with_suffix(".txt")
@@ -77,9 +77,12 @@ def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict)
         )
 
 
-def _classes(dataset_dir: Path) -> tuple[dict[int, str], int]:
+def _dataset(dataset_dir: Path) -> tuple[dict[int, str], list[str], np.ndarray]:
+    """The classes, the keypoint names, and the OKS sigmas as Ultralytics' own validation reads
+    them from the same data.yaml (dataset.oks_sigmas)."""
     data = read_data_yaml(Path(dataset_dir))
-    return {int(i): name for i, name in data["names"].items()}, data["kpt_shape"][0]
+    sigmas = np.array(data["kpt_oks_sigmas"], dtype=np.float32)
+    return {int(i): name for i, name in data["names"].items()}, data["kpt_names"][0], sigmas
 
 
 def _matched(matcher, detections: list, truth: tuple, k: int, name: str) -> dict:
@@ -118,7 +121,7 @@ def score_decoded(
     Also each val image's scoring stats there (image name -> what posepipe.evaluation.bootstrap resamples).
 
     mAP is scored at conf_th 0.001 (it integrates over the thresholds) and the app's iou_th."""
-    names, _ = _classes(dataset_dir)
+    names, keypoint_names, _ = _dataset(dataset_dir)
     grid = th.with_pinned(th.KEYPOINT_TH_GRID, app["keypoint_th"])
     scored = {t: _metrics(names, [image.stats[t] for image in images]) for t in grid}
     chosen, conf_curve, keypoint_curve = _app_thresholds(images, grid, app)
@@ -130,7 +133,6 @@ def score_decoded(
         }
         for image in images
     }
-    keypoint_names = read_data_yaml(Path(dataset_dir))["kpt_names"][0]
     joined, draws = joined_image_stats(per_image), resample_draws(len(images))
     low, high = central_interval(pose_maps(joined, draws)) if images else (0.0, 0.0)
     return {

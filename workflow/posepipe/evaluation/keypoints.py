@@ -70,9 +70,9 @@ def figures(stats: dict, weights: np.ndarray) -> dict[str, np.ndarray]:
 
 def object_weights(stats: dict, draws: np.ndarray) -> np.ndarray:
     """(draws, objects): how often each object is in each draw of val images (bootstrap.resample_draws)."""
-    per_image = np.stack([np.bincount(draw, minlength=len(stats["images"])) for draw in draws]) if len(draws) else None
-    object_image = np.repeat(np.arange(len(stats["images"])), np.diff(stats["targets"]))
-    return per_image[:, object_image].astype(np.float64) if per_image is not None else np.zeros((0, len(object_image)))
+    per_image = np.zeros((len(draws), len(stats["images"])))
+    np.add.at(per_image, (np.arange(len(draws))[:, None], draws), 1)
+    return per_image[:, np.repeat(np.arange(len(stats["images"])), np.diff(stats["targets"]))]
 
 
 def _rounded(value) -> float | None:

@@ -59,6 +59,12 @@ def candidate_table(
     return rows
 
 
+def keypoint_drop(worst: dict) -> str:
+    """A candidate's worst keypoint drop (keypoints.worst_drop) as the log and the failure say it."""
+    low, high = worst["drop_interval"]
+    return f"keypoint {worst['keypoint']!r} {worst['figure']} drop {worst['drop']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
 def outside_gate(row: dict, max_accuracy_drop: float, max_keypoint_drop: float) -> list[str]:
     """Why a candidate is not within the gate (nothing: it is): its pose mAP50-95 more than
     `max_accuracy_drop` under the float model's; a keypoint whose PCK@0.1 the val split shows
@@ -70,15 +76,14 @@ def outside_gate(row: dict, max_accuracy_drop: float, max_keypoint_drop: float) 
         reasons.append(f"pose mAP50-95 drop {row['pose_mAP50-95_drop']:+.3f} > {max_accuracy_drop}")
     worst = row.get("worst_keypoint")
     if worst and worst["drop_interval"][0] > max_keypoint_drop:
-        drop = "{} drop {:+.3f} [{:+.3f}, {:+.3f}]".format(worst["figure"], worst["drop"], *worst["drop_interval"])
-        reasons.append(f"keypoint {worst['keypoint']!r} {drop} > {max_keypoint_drop}")
+        reasons.append(f"{keypoint_drop(worst)} > {max_keypoint_drop}")
     if not row["similarity_passed"]:
         reasons.append("similarity check missed")
     return reasons
 
 
 def choose(
-    rows: list[dict], max_accuracy_drop: float, if_none_within_gate: str, max_keypoint_drop: float = 1.0
+    rows: list[dict], max_accuracy_drop: float, if_none_within_gate: str, max_keypoint_drop: float
 ) -> tuple[dict, str]:
     """The cheapest candidate within the gate (outside_gate), and why it was taken.
 
@@ -140,13 +145,7 @@ def warn_if_unresolved(rows: list[dict], image_count: int, max_accuracy_drop: fl
 def table_line(row: dict) -> str:
     low, high = row["pose_mAP50-95_drop_interval"]
     worst = row.get("worst_keypoint")
-    keypoint = (
-        "worst keypoint {!r} {} drop {:+.3f} [{:+.3f}, {:+.3f}], ".format(
-            worst["keypoint"], worst["figure"], worst["drop"], *worst["drop_interval"]
-        )
-        if worst
-        else ""
-    )
+    keypoint = f"worst {keypoint_drop(worst)}, " if worst else ""
     outside = f" (outside the gate: {', '.join(row['outside_gate'])})" if row.get("outside_gate") else ""
     return (
         f"{row['recipe']}: pose mAP50-95 {row['pose']['mAP50-95']:.3f} "

@@ -13,6 +13,7 @@ val images (posepipe.evaluation.bootstrap's draws), so a user sees whether the v
 
 import numpy as np
 
+from posepipe.dataset.boxes import box_iou
 from posepipe.evaluation.bootstrap import central_interval, resample_draws
 
 CONF_TH_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
@@ -33,22 +34,13 @@ def detection_counts(per_image: list[dict], grid: tuple[float, ...]) -> np.ndarr
     return counts
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of `a` with every one of `b`."""
-    low, high = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=2)
-    area_a, area_b = (a[:, 2:] - a[:, :2]).prod(axis=1), (b[:, 2:] - b[:, :2]).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def matches(detections: list, truth: tuple, conf_th: float) -> list[tuple]:
     """(detection, object index) of the detections above conf_th, each matched to at most one
     ground-truth object of its class at box IoU >= 0.5, highest score first (as the app would
     show them); `truth` is validate's (classes, boxes, keypoints)."""
     gt_cls, gt_boxes, _ = truth
     shown = sorted((d for d in detections if d.score > conf_th), key=lambda d: -d.score)
-    iou = _box_iou(
+    iou = box_iou(
         np.array([d.box_xyxy for d in shown], dtype=np.float64).reshape(-1, 4),
         np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4),
     )

@@ -26,7 +26,7 @@ def model_block(results: Path, model: str) -> str:
     shipped, quantization = metrics["cvimodel"], metrics["quantization"]
     row = next(r for r in quantization["candidates"] if r["recipe"] == quantization["chosen"]["recipe"])
     th = shipped["thresholds"]
-    low, high = shipped.get("pose_mAP50-95_interval") or [float("nan")] * 2
+    low, high = shipped["pose_mAP50-95_interval"]
     at_zero = shipped["keypoint_th_curve"][0]["pose"]["mAP50-95"]
     apps = sorted((results / f"{model}_app" / "dist").glob("*.zip"))
     app = apps[0] if apps else results / f"{model}_app"
