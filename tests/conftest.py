@@ -34,6 +34,16 @@ def demo_data(tmp_path_factory) -> dict[str, dict[str, Path]]:
     return {split: {"annotations": files[split], "images": folders[split]} for split in splits}
 
 
+@pytest.fixture(scope="session")
+def demo_export(tmp_path_factory) -> dict[str, Path]:
+    """The demo's 12 images as a labelling tool exports them: one JSON of every image, one folder."""
+    from posepipe.dataset import demo
+
+    root = tmp_path_factory.mktemp("export")
+    demo.generate(3, {"all": 12}, 320, 240, {"all": root / "export.json"}, {"all": root / "images"})
+    return {"annotations": root / "export.json", "images": root / "images"}
+
+
 # A workflow run that trains a model or runs TPU-MLIR takes minutes. A fixture whose body makes
 # one is slow, and so is every test that takes it, directly or through other fixtures: found
 # from the fixture graph, so that a new fixture of that kind cannot slip into `make test-fast`.

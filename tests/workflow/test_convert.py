@@ -1,6 +1,8 @@
 """Real Snakemake runs of the demo dataset and conversion stages."""
 
 import json
+import shutil
+from pathlib import Path
 
 import yaml
 from posepipe.dataset.label_text import read_label_file
@@ -83,3 +85,39 @@ def test_a_relabelled_file_reaches_the_conversion_and_a_wrong_sigma_count_fails_
         in result.stderr
     )
     assert not (tmp_path / "results" / "datasets" / "demo").exists()
+
+
+def roboflow_folder(coco_real: Path, folder: Path) -> dict[str, int]:
+    """Roboflow's COCO export of the real photos: train/ (three) and valid/ (one), each with its
+    `_annotations.coco.json` beside the images, a super-category of id 0, image ids from 0 within
+    each split, and a test/ folder posepipe leaves alone. Returns each split's instance count."""
+    coco = json.loads((coco_real / "test_coco.json").read_text())
+    people = {**coco["categories"][0], "supercategory": "people"}
+    categories = [{"id": 0, "name": "people", "supercategory": "none"}, people]
+    counts = {}
+    for sub, images in (("train", coco["images"][:3]), ("valid", coco["images"][3:]), ("test", coco["images"][3:])):
+        (folder / sub).mkdir(parents=True)
+        ids = {image["id"]: index for index, image in enumerate(images)}
+        anns = [{**a, "image_id": ids[a["image_id"]]} for a in coco["annotations"] if a["image_id"] in ids]
+        for image in images:
+            shutil.copy(coco_real / image["file_name"], folder / sub / image["file_name"])
+        split = {"images": [{**image, "id": ids[image["id"]]} for image in images], "annotations": anns,
+                 "categories": categories}  # fmt: skip
+        (folder / sub / "_annotations.coco.json").write_text(json.dumps(split))
+        counts[sub] = sum(1 for a in anns if a["num_keypoints"] > 0)
+    return counts
+
+
+def test_a_roboflow_export_folder_converts_as_exported(tmp_path, coco_real):
+    counts = roboflow_folder(coco_real, tmp_path / "exports" / "people")
+    config = tiny_config()
+    config["datasets"] = {"people": {"folder": "exports/people"}}
+    config["models"]["tiny"]["dataset"] = "people"
+    run_snakemake(tmp_path, config, "results/datasets/people")
+    dataset = tmp_path / "results" / "datasets" / "people"
+    loaded = assert_ultralytics_loads_what_was_converted(dataset)
+    assert loaded["train"]["images"] == 3 and loaded["val"]["images"] == 1
+    assert {"train": loaded["train"]["instances"], "valid": loaded["val"]["instances"]} == {
+        sub: counts[sub] for sub in ("train", "valid")
+    }
+    assert yaml.safe_load((dataset / "data.yaml").read_text())["names"] == {0: "person"}

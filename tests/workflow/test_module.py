@@ -1,6 +1,8 @@
 """posepipe used the way Snakemake users use a published workflow: as a module of a workflow of
 their own, with their config and data in their folder, and nothing written into posepipe's."""
 
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -53,13 +55,16 @@ def deploy(dest: Path, config: dict, snakefile: str = repr(str(REPO / "workflow"
     return dest
 
 
-def own_dataset_config(demo_data: dict, full: bool) -> dict:
-    """The tiny model on a dataset of the user's, outside both posepipe and the user's folder."""
+def own_dataset_config(demo_export: dict, full: bool) -> dict:
+    """The tiny model on a dataset of the user's, outside both posepipe and the user's folder:
+    one labelling tool's export of every image, which posepipe splits."""
     config = tiny_full_config() if full else tiny_config()
     config["datasets"] = {
         "mine": {
-            split: {"annotations": str(files["annotations"]), "images": str(files["images"])}
-            for split, files in demo_data.items()
+            "annotations": str(demo_export["annotations"]),
+            "images": str(demo_export["images"]),
+            "val_fraction": 0.25,
+            "split_seed": 1,  # 4 of these 12 to val; seed 0 draws none of them (a 3% chance at 12 images)
         }
     }
     config["models"]["tiny"]["dataset"] = "mine"
@@ -91,9 +96,9 @@ def checkout_files() -> dict[str, int]:
 CHAIN = {"convert", "train", "export_onnx", "prune", "quantize_transform", "quantize_candidate", "package"}
 
 
-def test_a_module_user_s_folder_plans_the_chain_on_their_own_data(demo_data, tmp_path):
+def test_a_module_user_s_folder_plans_the_chain_on_their_own_data(demo_export, tmp_path):
     before = checkout_files()
-    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_data, full=True))
+    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_export, full=True))
     mud = plan(user, "results/tiny.mud", "--cores", "1")
     assert CHAIN <= set(mud) and "demo_dataset" not in mud, mud
     assert {"all", "app", "report_summary"} <= set(plan(user, "--cores", "1")), "rule all is the default target"
@@ -138,13 +143,13 @@ def tagged_release(cache: Path, owner_repo: str, tag: str) -> None:
     subprocess.run(["git", "clone", "-q", "--bare", str(snapshot), str(clone)], check=True)
 
 
-def test_the_github_form_with_a_tag_runs_posepipe_s_files_from_git(demo_data, tmp_path):
+def test_the_github_form_with_a_tag_runs_posepipe_s_files_from_git(demo_export, tmp_path):
     """The snakefile: form snakedeploy writes for a published release; the package, schema and
     env files are read from the tagged commit, and a rule script imports the package there."""
     tag = f"v{POSEPIPE_VERSION}"
     tagged_release(tmp_path / "cache", "posepipe/posepipe", tag)
     github = f'github("posepipe/posepipe", path="workflow/Snakefile", tag="{tag}")'
-    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_data, full=True), snakefile=github)
+    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_export, full=True), snakefile=github)
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     assert CHAIN <= set(plan(user, "results/tiny.mud", "--cores", "1", env=env))
     result = snakemake(user, "results/datasets/mine", "--cores", "1", env=env)
@@ -188,11 +193,19 @@ def test_a_readme_module_command_plans_its_target_in_a_module_folder(module_user
     assert planned and ("all" in planned) == (target is None), (command, planned)
 
 
-def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(demo_data, tmp_path, tpu_mlir_venv):
+def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(demo_export, tmp_path, tpu_mlir_venv):
     before = checkout_files()
-    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_data, full=True))
+    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_export, full=True))
     result = snakemake(user, "results/tiny.mud", "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     for output in ("results/tiny.mud", "results/tiny/tiny.cvimodel", "results/tiny/provenance.json", "results/logs"):
         assert (user / output).exists(), output
     assert checkout_files() == before, "the build wrote into posepipe's checkout"
+    # the one export was split, and the record of which images went where is in provenance
+    record_file = user / "results" / "datasets" / "mine" / "split.json"
+    record = json.loads(record_file.read_text())
+    assert sorted(record["train"] + record["val"]) == sorted(p.name for p in demo_export["images"].iterdir())
+    dataset = json.loads((user / "results" / "tiny" / "provenance.json").read_text())["dataset"]
+    assert dataset["split"]["images"] == {"train": len(record["train"]), "val": len(record["val"])}
+    assert dataset["splits"]["val"]["images"] == len(record["val"]) > 0
+    assert dataset["split_record"]["sha256"] == hashlib.sha256(record_file.read_bytes()).hexdigest()

@@ -1,10 +1,12 @@
 """The configuration, checked before any job runs: every schema fault and every missing input
 file as one line that names the key, instead of jsonschema's dump of the schema and instance."""
 
+import re
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
+from posepipe.dataset.sources import dataset_inputs
 from posepipe.device.input_contract import contract_faults
 
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
@@ -30,6 +32,9 @@ def describe(error) -> str:
         if replaced:
             return f"{where}: {', '.join(map(repr, unknown))}: {'; '.join(replaced)}"
         return f"{where}: unknown key {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
+    if error.validator == "oneOf" and "forms" in error.schema:
+        given = ", ".join(sorted(error.instance)) if isinstance(error.instance, dict) else repr(error.instance)
+        return f"{where}: {error.schema['forms']} (given: {given})"
     hint = error.schema.get("description") if error.validator in ("pattern", "multipleOf") else None
     return f"{where}: {error.message}" + (f" ({hint})" if hint else "")
 
@@ -41,13 +46,11 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
 
 def missing_files(config: dict, workdir: Path) -> list[str]:
     """Inputs named by the config that are not there (relative paths are from the working folder)."""
-    wanted = []
-    for name, dataset in config.get("datasets", {}).items():
-        for split in ("train", "val"):
-            for key, is_dir in (("annotations", False), ("images", True)):
-                wanted.append((f"datasets.{name}.{split}.{key}", dataset[split][key], is_dir))
-        if "relabelled" in dataset:
-            wanted.append((f"datasets.{name}.relabelled", dataset["relabelled"], False))
+    wanted = [
+        (f"datasets.{name}.{file.key}", file.path, file.is_dir)
+        for name, dataset in config.get("datasets", {}).items()
+        for file in dataset_inputs(dataset, workdir)
+    ]
     for name, model in config.get("models", {}).items():
         if model["architecture"].endswith(".pt"):
             wanted.append((f"models.{name}.architecture", model["architecture"], False))
@@ -70,6 +73,18 @@ def unknown_datasets(config: dict) -> list[str]:
     ]
 
 
+def split_group_faults(config: dict) -> list[str]:
+    """A split_group that is no regular expression, named before any job."""
+    faults = []
+    for name, dataset in config.get("datasets", {}).items():
+        if (group := dataset.get("split_group")) is not None:
+            try:
+                re.compile(group)
+            except re.error as error:
+                faults.append(f"datasets.{name}.split_group: not a regular expression ({error})")
+    return faults
+
+
 def recipe_faults(config: dict) -> list[str]:
     """What the schema cannot say about quantize.recipes: unique names, and choices that fit."""
     faults, seen = [], set()
@@ -90,6 +105,7 @@ def config_faults(config: dict, schema: dict, workdir: Path) -> list[str]:
     """Schema faults first; references and files are only looked at in a config of the right shape."""
     return schema_errors(config, schema) or (
         unknown_datasets(config)
+        + split_group_faults(config)
         + recipe_faults(config)
         + contract_faults(config.get("quantize", {}))
         + missing_files(config, workdir)

@@ -9,6 +9,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from posepipe.config_check import config_faults
+from posepipe.dataset.sources import dataset_inputs as dataset_input_files
+from posepipe.dataset.sources import is_one_export
+from posepipe.dataset.split import settings_of as split_settings_of
 from posepipe.device.speed import calibration as device_speed_calibration
 from posepipe.infra.schema import read_schema, with_defaults
 from posepipe.training.export import OTHER_FORMATS, missing_package
@@ -30,7 +33,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 with open(workflow.source_path("../../pyproject.toml"), "rb") as pyproject:
     POSEPIPE_VERSION = tomllib.load(pyproject)["project"]["version"]
 
-DATASETS = config["datasets"]
+# a dataset given as one export gets the schema's split defaults; one given split keeps its entry
+DATASETS = {
+    name: with_defaults(entry, "dataset", SCHEMA) if is_one_export(entry) else entry
+    for name, entry in config["datasets"].items()
+}
 MODELS = {
     name: with_defaults(entry, "model", SCHEMA)
     for name, entry in config["models"].items()
@@ -78,17 +85,18 @@ def dataset_inputs(wildcards):
 
 
 def dataset_files(name):
-    """The COCO JSON and image folder of each split of a dataset, and the second labelling of
-    some of its images where the config names one, as named rule inputs."""
-    dataset = DATASETS[name]
+    """The COCO JSON and image folder of each split of a dataset (or of its one export), and the
+    second labelling of some of its images where the config names one, as named rule inputs.
+    """
     return {
-        **{
-            f"{split}_{kind}": dataset[split][key]
-            for split in ("train", "val")
-            for kind, key in (("json", "annotations"), ("images", "images"))
-        },
-        **({"relabelled": dataset["relabelled"]} if "relabelled" in dataset else {}),
+        file.name: file.path for file in dataset_input_files(DATASETS[name], Path.cwd())
     }
+
+
+def export_split(wildcards):
+    """How the `dataset` wildcard's one export is split; None for a dataset given split."""
+    dataset = DATASETS[wildcards.dataset]
+    return split_settings_of(dataset) if is_one_export(dataset) else None
 
 
 def model_setting(key):
@@ -115,7 +123,10 @@ def provenance_settings(wildcards):
     """The config every rule's params of this model derive from (`device` is a resource)."""
     model = MODELS[wildcards.model]
     dataset = DATASETS[model["dataset"]]
-    generated = dataset["train"]["annotations"].startswith("results/demo/")
+    generated = any(
+        path.startswith("results/demo/")
+        for path in dataset_files(model["dataset"]).values()
+    )
     return {
         "model": {key: value for key, value in model.items() if key != "device"},
         "dataset": dataset,

@@ -17,6 +17,7 @@ rule convert:
         kpt_oks_sigmas=lambda wildcards: DATASETS[wildcards.dataset].get(
             "kpt_oks_sigmas"
         ),
+        split=export_split,
     script:
         "../scripts/convert.py"
 

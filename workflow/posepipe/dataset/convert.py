@@ -28,6 +28,7 @@ checks (coco_records), the label arithmetic (label_rows), the dataset's layout (
 the image files (images).
 """
 
+import json
 import logging
 import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -40,7 +41,8 @@ import yaml
 from posepipe.dataset import flip_idx as flips
 from posepipe.dataset import images as image_files
 from posepipe.dataset import oks_sigmas as oks
-from posepipe.dataset.coco_json import Categories, read_coco
+from posepipe.dataset import split as export_split
+from posepipe.dataset.coco_json import Categories, Coco, read_coco
 from posepipe.dataset.coco_records import (
     AnnotationRecords,
     ImageRecords,
@@ -66,6 +68,16 @@ class Split:
     images: Path
 
 
+@dataclass(frozen=True)
+class OneExport:
+    """A dataset given as one export of every image (one COCO JSON, one image folder), split
+    into train and val here (split.py)."""
+
+    annotations: Path
+    images: Path
+    settings: export_split.SplitSettings
+
+
 @dataclass
 class SplitLabels:
     """A checked, converted split: what gets written."""
@@ -89,25 +101,22 @@ class SplitLabels:
 def convert_split(
     name: str,
     split: Split,
-    categories: Categories | None,
+    coco: Coco,
+    categories: Categories,
     staging: Path,
     workers: Executor,
     checker: Executor,
     frame: str | None,
-) -> tuple[SplitLabels, Categories]:
-    """Read, check and convert one split; nothing is written but image links into `staging`.
+) -> SplitLabels:
+    """Check and convert one split's records; nothing is written but image links into `staging`.
 
     The image files are checked, and then linked into `staging`, on `checker` while the labels
     are computed on `workers`; the returned labels hold that work's future. The labels assume
     annotations in the frame Ultralytics reads images in; images annotated on their stored
     pixels (an EXIF orientation the labelling tool ignored) are turned afterwards (_turned)."""
-    coco = read_coco(split.annotations)
     path = split.annotations
     if not coco.images:  # Ultralytics would end training in a traceback ("images not found")
         raise PosepipeError(f"{path}: the {name} split has no image (training and every score read it)")
-    found = check_categories(path, coco.categories, coco.annotations)
-    if categories is not None and found != categories:
-        raise PosepipeError(f"{path}: categories differ from the other split's (ids, names or keypoint names)")
     images = check_images(path, coco.images)
     sizes = list(zip(images.widths.tolist(), images.heights.tolist()))
     images_placed = checker.submit(
@@ -120,12 +129,39 @@ def convert_split(
         images.dataset_names,
         frame,
     )
-    anns = check_annotations(path, coco.annotations, images, found)
-    rows, label_bytes, instances = _label_files(anns, images, len(found.keypoint_names), workers)
-    labels = SplitLabels(
+    anns = check_annotations(path, coco.annotations, images, categories)
+    rows, label_bytes, instances = _label_files(anns, images, len(categories.keypoint_names), workers)
+    return SplitLabels(
         name, split, images.file_names, images.dataset_names, images_placed, anns, images, rows, label_bytes, instances
     )
-    return labels, found
+
+
+def read_splits(source: dict[str, Split] | OneExport) -> tuple[dict[str, tuple[Split, Coco]], Categories, dict | None]:
+    """Each split's records and their categories, checked alike; for one export, the sides it
+    is split into and the record of which images went where."""
+    if isinstance(source, OneExport):
+        coco = read_coco(source.annotations)
+        categories = check_categories(source.annotations, coco.categories, coco.annotations)
+        check_images(source.annotations, coco.images)  # a repeated id or file name across the two sides too
+        file_names = [image.file_name for image in coco.images]
+        is_val = export_split.val_mask(file_names, source.settings)
+        export_split.checked_sides(str(source.annotations), file_names, is_val, source.settings)
+        sides = export_split.split_coco(coco, is_val)
+        export_split.warn_classes_without_val(str(source.annotations), sides, categories)
+        names = {side: [image.file_name for image in records.images] for side, records in sides.items()}
+        record = export_split.split_record(str(source.annotations), source.settings, names)
+        whole = Split(source.annotations, source.images)
+        return {side: (whole, records) for side, records in sides.items()}, categories, record
+    read, categories = {}, None
+    for name, split in source.items():
+        coco = read_coco(split.annotations)
+        found = check_categories(split.annotations, coco.categories, coco.annotations)
+        if categories is not None and found != categories:
+            raise PosepipeError(
+                f"{split.annotations}: categories differ from the other split's (ids, names or keypoint names)"
+            )
+        read[name], categories = (split, coco), found
+    return read, categories, None
 
 
 def _label_files(anns: AnnotationRecords, images: ImageRecords, k: int, workers: Executor):
@@ -164,7 +200,7 @@ def _turned(labels: SplitLabels, oriented: dict[int, tuple[int, str]], workers: 
 
 
 def convert(
-    splits: dict[str, Split],
+    source: dict[str, Split] | OneExport,
     out_dir: Path,
     flip_idx: list[int] | bool | None = None,
     flip_source: str = "config",
@@ -172,31 +208,42 @@ def convert(
     annotations_frame: str | None = None,
     sigmas: oks.SigmaSettings | None = None,
 ) -> dict:
-    """Check and convert every split, then write `out_dir` atomically. Returns the data YAML as
-    a dict, with what each split holds under `posepipe.splits` (images, backgrounds, instances).
+    """Check and convert every split (given, or made from one export), then write `out_dir`
+    atomically. Returns the data YAML as a dict, with what each split holds under
+    `posepipe.splits` (images, backgrounds, instances) and, for one export, how it was split
+    under `posepipe.split` (which images went where: `split.json` beside it).
     `annotations_frame` (displayed, raw) says which frame EXIF-oriented images were annotated
     in where their size cannot tell (images.annotations_frame); `sigmas`, the OKS sigmas the
     config gives or the double labels to estimate them from (oks_sigmas)."""
-    if "train" not in splits:
+    if not isinstance(source, OneExport) and "train" not in source:
         raise PosepipeError(f"{out_dir}: no 'train' split given")
     # a stale Ultralytics labels.cache goes with the folder this one replaces
     with staged(Path(out_dir)) as staging, ThreadPoolExecutor(max(1, threads)) as workers:
-        converted, categories = _check_and_convert(splits, staging, workers, annotations_frame)
+        converted, categories, split_record = _check_and_convert(source, staging, workers, annotations_frame)
         train = next(c for c in converted if c.name == "train")
         if train.instances == 0:
             raise PosepipeError(
                 f"{train.source.annotations}: the training split has no usable annotation "
                 "(none left after skipping crowds, empty boxes and annotations without labelled keypoints)"
             )
-        _log_categories(categories, splits["train"].annotations)
-        flip = _flip_idx(flip_idx, flip_source, categories, splits["train"].annotations)
+        _log_categories(categories, train.source.annotations)
+        flip = _flip_idx(flip_idx, flip_source, categories, train.source.annotations)
         first_labelling = [(labels.anns, labels.file_names) for labels in converted]
         chosen = oks.dataset_sigmas(sigmas or oks.SigmaSettings(), categories, first_labelling)
         log.info("OKS sigmas: %s", chosen.detail)
         counts = {labels.name: labels.counts() for labels in converted}
-        dataset_yaml = data_yaml(counts, categories, flip, chosen.values, chosen.record(categories.keypoint_names))
+        dataset_yaml = data_yaml(
+            counts,
+            categories,
+            flip,
+            chosen.values,
+            chosen.record(categories.keypoint_names),
+            export_split.split_summary(split_record) if split_record else None,
+        )
         for labels in converted:
             write_labels(staging / "labels" / labels.name, labels.dataset_names, labels.label_bytes)
+        if split_record:
+            (staging / export_split.RECORD).write_text(json.dumps(split_record, indent=1, ensure_ascii=False) + "\n")
         with open(staging / "data.yaml", "w") as f:
             f.write("# YOLO pose dataset written by posepipe's convert rule\n")
             yaml.safe_dump(dataset_yaml, f, sort_keys=False, allow_unicode=True)
@@ -216,22 +263,23 @@ def convert(
     return dataset_yaml
 
 
-def _check_and_convert(splits: dict[str, Split], staging: Path, workers: Executor, frame: str | None):
-    """Every split converted, and every image file checked and linked into `staging`."""
-    converted: list[SplitLabels] = []
-    categories = None
+def _check_and_convert(source: dict[str, Split] | OneExport, staging: Path, workers: Executor, frame: str | None):
+    """Every split converted, every image file checked and linked into `staging`, and the
+    record of the split where one export was split."""
     # Image files are checked and linked in a second process, beside the label work: that work
     # is Python-bound and would hold the GIL.
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as checker:
         checker.submit(int).result()  # fork now, while this process is small: later copy-on-write costs
-        for name, split in splits.items():
-            labels, categories = convert_split(name, split, categories, staging, workers, checker, frame)
-            converted.append(labels)
+        splits, categories, split_record = read_splits(source)
+        converted = [
+            convert_split(name, split, coco, categories, staging, workers, checker, frame)
+            for name, (split, coco) in splits.items()
+        ]
         for labels in converted:
             if oriented := labels.images_placed.result():
                 _turned(labels, oriented, workers)
             warn_about_changes(labels.name, labels.rows)
-    return converted, categories
+    return converted, categories, split_record
 
 
 def _flip_idx(configured: list[int] | bool | None, where: str, categories: Categories, train_json: Path):

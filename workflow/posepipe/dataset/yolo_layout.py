@@ -31,11 +31,17 @@ def label_name(dataset_file_name: str) -> str:
 
 
 def data_yaml(
-    split_counts: dict[str, dict], categories: Categories, flip: FlipIdx, sigmas: list[float], sigmas_record: dict
+    split_counts: dict[str, dict],
+    categories: Categories,
+    flip: FlipIdx,
+    sigmas: list[float],
+    sigmas_record: dict,
+    split_summary: dict | None = None,
 ) -> dict:
     """`data.yaml`: each split's folder and what it holds (images, backgrounds, instances), the
-    categories and keypoints, flip_idx, and the keypoints' OKS sigmas with where they came from
-    (Ultralytics' training loss and validation read them, and so does posepipe's device scoring)."""
+    categories and keypoints, flip_idx, the keypoints' OKS sigmas with where they came from
+    (Ultralytics' training loss and validation read them, and so does posepipe's device scoring),
+    and how one export was split where it was."""
     # no `path`: Ultralytics then takes this file's folder, so the file is the same in any folder
     return {
         **{name: f"images/{name}" for name in split_counts},
@@ -51,6 +57,7 @@ def data_yaml(
             "flip_idx_source": flip.source,
             "kpt_oks_sigmas": sigmas_record,
             "splits": split_counts,
+            **({"split": split_summary} if split_summary else {}),
         },
     }
 

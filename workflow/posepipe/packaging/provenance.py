@@ -80,9 +80,10 @@ def provenance(
     training_machine = json.loads(Path(artifacts.pop("machine")).read_text())
     return {
         "model": model,
-        # what the conversion decided: the flip permutation and where it came from, and the
-        # images and instances of each split that training loaded
-        "dataset": {"flip_idx": data.get("flip_idx"), **data["posepipe"]},
+        # what the conversion decided: the flip permutation and where it came from, the images
+        # and instances of each split that training loaded, and how one export was split (with
+        # the sha256 of the record of which images went where)
+        "dataset": {"flip_idx": data.get("flip_idx"), **data["posepipe"], **_split_record(artifacts["dataset"], data)},
         "inputs": {key: describe(path) for key, path in sorted(inputs.items())},
         "artifacts": {key: describe(path) for key, path in sorted(artifacts.items())},
         "settings": settings,
@@ -98,6 +99,12 @@ def provenance(
         # training's floats are byte-identical only on the same kind of processor and threads
         "training_machine": training_machine,
     }
+
+
+def _split_record(dataset_dir: Path, data: dict) -> dict:
+    if "split" not in data["posepipe"]:
+        return {}
+    return {"split_record": describe(Path(dataset_dir) / data["posepipe"]["split"]["record"])}
 
 
 def write_provenance(record: dict, destination: Path) -> None:
