@@ -40,7 +40,7 @@ MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), {mud!r})
 CONF_TH = {conf_th!r}  # draw a detection whose score is above this ({conf_th_source})
 IOU_TH = {iou_th!r}  # non-maximum suppression: boxes overlapping more are one object
 KEYPOINT_TH = {keypoint_th!r}  # draw a keypoint whose visibility is above this ({keypoint_th_source})
-SKELETON = {skeleton!r}  # keypoint pairs joined by a line (indices from 0)
+SKELETON: list[tuple[int, int]] = {skeleton!r}  # keypoint pairs joined by a line (indices from 0)
 BOX_COLOR = image.COLOR_RED
 SKELETON_COLOR = image.COLOR_GREEN
 

@@ -1,0 +1,83 @@
+"""The MaixPy API as the device has it, to check the generated app against: the pinned
+release's wheel (envs/maixpy-api-requirements.txt) ships `.pyi` stubs of every module, the same
+as the device wheel's. Its `_maix.so` does not import on this machine (it needs glibc 2.38:
+../shared/REFERENCE.md section 5), so the stubs are extracted into a shared environment with
+mypy beside them, built once per pin set under a lock (posepipe.infra.shared_env)."""
+
+import keyword
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from posepipe.infra import shared_env
+from posepipe.tpu_mlir.env import environment_key
+
+from support.paths import REPO
+
+REQUIREMENTS = REPO / "envs" / "maixpy-api-requirements.txt"
+# two stubs name a parameter by a Python keyword (example.pyi `in`, pipeline.pyi `from`), which
+# no parser takes: such a name gets a trailing `_`
+_KEYWORD_PARAMETER = re.compile(r"(?<=[(,] )(%s)(?=:)|(?<=\()(%s)(?=:)" % (("|".join(keyword.kwlist),) * 2))
+MYPY_INI = "[mypy]\nmypy_path = {stubs}\n[mypy-maix.*]\nignore_errors = True\n"
+
+
+def pins() -> list[str]:
+    return [line for line in REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def maixpy_release() -> str:
+    return next(pin for pin in pins() if pin.startswith("maixpy=="))
+
+
+def mended(stub: str) -> str:
+    return _KEYWORD_PARAMETER.sub(lambda match: f"{match.group(0)}_", stub)
+
+
+def extract_stubs(wheel: Path, stubs: Path) -> list[str]:
+    """Every `.pyi` of the wheel under `stubs`, mended where needed; returns the mended ones."""
+    changed = []
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.startswith("maix/") and name.endswith(".pyi"):
+                text = archive.read(name).decode()
+                (stubs / name).parent.mkdir(parents=True, exist_ok=True)
+                (stubs / name).write_text(mended(text))
+                if mended(text) != text:
+                    changed.append(name)
+    return changed
+
+
+def _build(folder: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
+    pip = [str(folder / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    tools = [pin for pin in pins() if pin != maixpy_release()]
+    subprocess.run([*pip, "install", *tools], check=True, capture_output=True)
+    # the x86_64 wheel of CPython 3.12 (none is built for 3.11); only its stubs are read
+    download = [*pip, "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12"]
+    subprocess.run([*download, "-d", str(folder / "wheel"), maixpy_release()], check=True, capture_output=True)
+    wheel = next((folder / "wheel").glob("maixpy-*.whl"))
+    mended_names = extract_stubs(wheel, folder / "stubs")
+    (folder / "mended.txt").write_text("\n".join(mended_names) + "\n")
+    (folder / "mypy.ini").write_text(MYPY_INI.format(stubs=folder / "stubs"))
+
+
+def stub_env() -> Path:
+    """The shared environment: `bin/mypy`, `stubs/maix/`, `mypy.ini`, `mended.txt`."""
+    link = shared_env.default_root() / f"maixpy-api-{environment_key('maixpy-api', REQUIREMENTS.read_text())}"
+    shared_env.ensure(link, _build, lambda message: None)
+    return link
+
+
+def type_errors(main_py: Path, env: Path) -> list[str]:
+    """mypy's error lines for `main_py` against the MaixPy stubs ([] when it type-checks)."""
+    result = subprocess.run(
+        [str(env / "bin" / "mypy"), "--config-file", str(env / "mypy.ini"), "--cache-dir", "/dev/null", str(main_py)],
+        capture_output=True,
+        text=True,
+        cwd=main_py.parent,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert (result.returncode == 0) == (not errors), result.stdout + result.stderr
+    return errors

@@ -1,0 +1,62 @@
+"""The generated main.py type-checked against the MaixPy API as the device has it: the `.pyi`
+stubs of the pinned MaixPy release's wheel (support/maixpy_api.py). A wrong keyword, a colour
+given as a tuple, or a detect() argument that does not exist fails here, not on the device."""
+
+import pytest
+from posepipe.packaging.app import main_py
+from support.maixpy_api import stub_env, type_errors
+
+SETTINGS = {"name": None, "conf_th": None, "iou_th": 0.45, "keypoint_th": None}
+MEASURED = {"conf_th": 0.35, "detection_f1": 0.8125, "keypoint_th": 0.6, "keypoint_f1": 0.75}
+
+
+@pytest.fixture(scope="module")
+def maixpy():
+    return stub_env()
+
+
+def generated(model_type: str, skeleton: list) -> str:
+    return main_py("hands", "hands.mud", model_type, skeleton, SETTINGS, MEASURED, 120.0)
+
+
+def test_the_two_stubs_no_parser_takes_are_mended(maixpy):
+    assert (maixpy / "mended.txt").read_text().split() == ["maix/_maix/example.pyi", "maix/_maix/pipeline.pyi"]
+    assert "def get_dict(self, in_: dict[str, int])" in (maixpy / "stubs/maix/_maix/example.pyi").read_text()
+
+
+@pytest.mark.parametrize(("model_type", "skeleton"), [("yolov8", [[0, 1], [1, 2]]), ("yolo11", [])])
+def test_the_generated_app_type_checks_against_maixpy(maixpy, tmp_path, model_type, skeleton):
+    main = tmp_path / "main.py"
+    main.write_text(generated(model_type, skeleton))
+    assert type_errors(main, maixpy) == []
+
+
+# mistake -> (the line's right text, the wrong one, what mypy says of it)
+PLANTED = {
+    "a keyword the constructor lacks": (
+        "dual_buff=True",
+        "dual_buffer=True",
+        'Unexpected keyword argument "dual_buffer" for "YOLOv8"',
+    ),
+    "a tuple where image.Color is wanted": (
+        "BOX_COLOR = image.COLOR_RED",
+        "BOX_COLOR = (255, 0, 0)",
+        'has incompatible type "tuple[int, int, int]"; expected "Color"',
+    ),
+    "a detect() argument that does not exist": (
+        "conf_th=CONF_TH",
+        "conf=CONF_TH",
+        'Unexpected keyword argument "conf" for "detect" of "YOLOv8"',
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", PLANTED)
+def test_a_planted_mistake_fails_the_check(maixpy, tmp_path, mistake):
+    right, wrong, message = PLANTED[mistake]
+    source = generated("yolov8", [[0, 1]])
+    assert right in source  # the line the mistake replaces is there to replace
+    main = tmp_path / "main.py"
+    main.write_text(source.replace(right, wrong))
+    errors = type_errors(main, maixpy)
+    assert errors and all(message in error for error in errors), errors
