@@ -1,5 +1,6 @@
 """Checks several test files make: files the same bytes, Ultralytics loading what was
-converted, keypoints on drawn markers, and a plain reference of the device's box decoding."""
+converted, keypoints on drawn markers, a plain reference of the device's box decoding, and head
+outputs built to show chosen objects."""
 
 import hashlib
 import json
@@ -181,3 +182,27 @@ def transform_flags(height: int, width: int) -> dict[str, str]:
     """The flags model_transform is told, with their values."""
     args = transform_args(settings_for_tools(CONFIGURED, "m", height, width, ["a", "b", "c"]), "m.onnx", "t.jpg")
     return {args[i]: args[i + 1] for i in range(1, len(args) - 1) if args[i].startswith("--")}
+
+
+def head_outputs(
+    height: int, width: int, objects: list[tuple[int, float, list[float]]], k: int, classes: int = 2, offsets=None
+) -> list[np.ndarray]:
+    """The three head outputs of a pruned pose model that sees `objects` (anchor, score of class 0,
+    visibility logit of each keypoint): a 16 x 16 box around each anchor's cell, and keypoint j
+    at `offsets[j]` (raw x, y: the runtime places it at (2 raw + cell) x stride), by default
+    spread along a diagonal."""
+    from posepipe.device import decoder
+
+    offsets = offsets or [(0.25 * j, -0.25 * j) for j in range(k)]
+    n = decoder.anchor_count(height, width)
+    dfl, scores, keypoints = (
+        np.zeros((1, 1, 4, n), np.float32),
+        np.zeros((1, classes, n), np.float32),
+        np.zeros((1, 3 * k, n), np.float32),
+    )
+    for anchor, score, logits in objects:
+        dfl[0, 0, :, anchor] = 1.0  # 1 stride (8 px) to each side
+        scores[0, 0, anchor] = score
+        for j, logit in enumerate(logits):
+            keypoints[0, 3 * j : 3 * j + 3, anchor] = (*offsets[j], logit)
+    return [dfl, scores, keypoints]

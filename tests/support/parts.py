@@ -1,7 +1,7 @@
-"""The real parts some tests need (docker, Slurm, Chromium, the shared photos, Graphviz): a test
-without its part skips with the reason in a user's clone, and fails where the run declared the
-part provided (POSEPIPE_PROVIDED_PARTS, which .ci/run sets), so that CI cannot stay green with a
-route untested because a service did not start."""
+"""The real parts some tests need (docker, Slurm, Chromium, the shared photos, Graphviz, a root
+for the real MaixPy): a test without its part skips with the reason in a user's clone, and
+fails where the run declared the part provided (POSEPIPE_PROVIDED_PARTS, which .ci/run sets),
+so that CI cannot stay green with a route untested because a service did not start."""
 
 import os
 import shutil
@@ -37,6 +37,10 @@ PARTS = {
         f"needs the shared real COCO photos at {COCO_REAL} (present in CI, absent in a user's clone)",
     ),
     "graphviz": (lambda: bool(shutil.which("dot")), "needs Graphviz's dot (apt install graphviz)"),
+    "maixpy-root": (
+        lambda: os.geteuid() == 0 and all(shutil.which(tool) for tool in ("debootstrap", "unshare", "chroot")),
+        "needs root (chroot, mounts) and debootstrap, to build the Debian 13 root the real MaixPy imports in",
+    ),
     "conda": (lambda: bool(shutil.which("conda")), "no conda on this machine: --sdm conda cannot even plan"),
 }
 

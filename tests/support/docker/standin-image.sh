@@ -10,10 +10,7 @@ docker image inspect "$tag" > /dev/null 2>&1 && exit 0
 work=$(mktemp -d "${TMPDIR:-/tmp}/posepipe-standin.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
-# Debian's mirror as this machine's apt sources name it (a site behind a local mirror needs its own)
-sources=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2> /dev/null || true)
-mirror=$(printf '%s\n' "$sources" | awk '($1 == "URIs:" || $1 == "deb") && $2 !~ /security/ && !found {print $2; found = 1}')
-[ -n "$mirror" ] || { echo "standin-image.sh: no Debian mirror in this machine's apt sources" >&2; exit 1; }
+mirror=$(bash "$(dirname "$0")/../debian-mirror.sh")
 # the shared libraries a pyenv-built CPython 3.10 and the tools load
 debootstrap --variant=minbase \
     --include=libexpat1,libffi8,libssl3,zlib1g,libbz2-1.0,liblzma5,libsqlite3-0,libreadline8,libncursesw6,libuuid1,libgomp1 \

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from posepipe.device import decoder
 from posepipe.packaging.app import main_py
+from support.checks import head_outputs
 from support.paths import REPO
 
 DOUBLE = REPO / "tests" / "support" / "maix_double"
@@ -62,23 +63,6 @@ def test_thresholds_are_the_measured_f1_best_unless_configured():
     pinned = main_py("m", "m.mud", "yolov8", [], SETTINGS, {**MEASURED, "conf_th": 0.5, "keypoint_th": 0.3}, 120.0)
     assert "CONF_TH = 0.5  # draw a detection whose score is above this (from the config)" in pinned
     assert "KEYPOINT_TH = 0.3  # draw a keypoint whose visibility is above this (from the config)" in pinned
-
-
-def head_outputs(height: int, width: int, objects: list[tuple[int, float, list[float]]], k: int) -> list[np.ndarray]:
-    """The three head outputs of a model that sees `objects` (anchor, score, visibility logit of
-    each keypoint): a 16 x 16 box around each anchor's cell, keypoints spread around it."""
-    n = decoder.anchor_count(height, width)
-    dfl, scores, keypoints = (
-        np.zeros((1, 1, 4, n), np.float32),
-        np.zeros((1, 2, n), np.float32),
-        np.zeros((1, 3 * k, n), np.float32),
-    )
-    for anchor, score, logits in objects:
-        dfl[0, 0, :, anchor] = 1.0  # 1 stride (8 px) to each side
-        scores[0, 0, anchor] = score
-        for j, logit in enumerate(logits):
-            keypoints[0, 3 * j : 3 * j + 3, anchor] = (0.25 * j, -0.25 * j, logit)
-    return [dfl, scores, keypoints]
 
 
 def test_the_app_draws_the_keypoints_the_model_sees_and_none_it_marks_not_visible(tmp_path):
