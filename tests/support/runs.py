@@ -110,6 +110,16 @@ def tiny_full_config() -> dict:
     return config
 
 
+def search_config(**search) -> dict:
+    """tiny_full_config with no model of its own and one search over the tiny demo (`poses`,
+    target 30 fps): `search` gives its points (architectures and imgsz, or points)."""
+    config = tiny_full_config()
+    model = config.pop("models")["tiny"]
+    shared = {key: value for key, value in model.items() if key not in ("architecture", "imgsz")}
+    config["searches"] = {"poses": {**shared, "target_fps": 30, **search}}
+    return config
+
+
 def set_key(path: list, value):
     """A change to a config: the key at `path` (a list of keys) set to `value`."""
 

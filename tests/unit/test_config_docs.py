@@ -17,6 +17,7 @@ TABLES = {
     ("`demo`", 0): SCHEMA["properties"]["demo"],
     ("`datasets.<name>`", 0): SCHEMA["$defs"]["dataset"],
     ("`models.<name>`", 0): SCHEMA["$defs"]["model"],
+    ("`searches.<name>`", 0): SCHEMA["$defs"]["search"],
     ("`quantize`", 0): SCHEMA["$defs"]["quantize"],
     ("`quantize`", 1): SCHEMA["$defs"]["recipe"],
     ("`app`", 0): SCHEMA["$defs"]["app"],

@@ -14,7 +14,7 @@ import pytest
 from support.checks import assert_same_bytes
 from support.parts import require
 from support.paths import REPO
-from support.runs import run_snakemake, small_model_config, tiny_config
+from support.runs import run_snakemake, search_config, small_model_config, tiny_config
 
 LOCAL_SLURM = REPO / "tests" / "support" / "slurm" / "local-slurm.sh"
 TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
@@ -168,3 +168,12 @@ def test_the_profile_s_gpu_line_gets_training_a_gpu_and_training_records_its_dev
     assert re.search(r"TresPerJob=gres[:/]gpu:1\b", granted), granted
     machine = json.loads((tmp_path / "work" / "results" / "tiny" / "train" / "machine.json").read_text())
     assert machine["device"] == torch_device("auto", torch.cuda.is_available())
+
+
+@pytest.mark.slow
+def test_a_search_s_points_train_as_slurm_jobs_of_their_own(slurm, tmp_path):
+    config = search_config(architectures=["yolov8n-pose.yaml"], imgsz=[[64, 96], [96, 128]])
+    weights = [f"results/poses.yolov8n-pose_{size}/train/best.pt" for size in ("64x96", "96x128")]
+    on_slurm = run_snakemake(tmp_path / "work", config, *weights, extra=on_test_cluster(fitted_slurm_profile(tmp_path)))
+    assert completed_slurm_jobs(on_slurm) == {"demo_dataset": 1, "convert": 1, "train": 2}
+    assert all((tmp_path / "work" / path).is_file() for path in weights)

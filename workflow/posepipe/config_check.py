@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 
 from posepipe.dataset.sources import dataset_inputs
 from posepipe.device.input_contract import contract_faults
+from posepipe.evaluation.search import search_faults
 
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
 WORKFLOW_OUTPUTS = "results/"
@@ -32,7 +33,7 @@ def describe(error) -> str:
         if replaced:
             return f"{where}: {', '.join(map(repr, unknown))}: {'; '.join(replaced)}"
         return f"{where}: unknown key {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
-    if error.validator == "oneOf" and "forms" in error.schema:
+    if error.validator in ("oneOf", "anyOf") and "forms" in error.schema:
         given = ", ".join(sorted(error.instance)) if isinstance(error.instance, dict) else repr(error.instance)
         return f"{where}: {error.schema['forms']} (given: {given})"
     hint = error.schema.get("description") if error.validator in ("pattern", "multipleOf") else None
@@ -105,6 +106,7 @@ def config_faults(config: dict, schema: dict, workdir: Path) -> list[str]:
     """Schema faults first; references and files are only looked at in a config of the right shape."""
     return schema_errors(config, schema) or (
         unknown_datasets(config)
+        + search_faults(config)
         + split_group_faults(config)
         + recipe_faults(config)
         + contract_faults(config.get("quantize", {}))

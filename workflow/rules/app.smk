@@ -13,6 +13,8 @@ rule app:
     conda:
         "../../envs/train.yaml"
     params:
+        name="{model}",
+        figures_of="model",
         settings=APP,
         # the environment beside its marker
         maixtool=lambda wildcards, input: input.maixtool.removesuffix(".ready"),

@@ -13,6 +13,7 @@ from posepipe.dataset.sources import dataset_inputs as dataset_input_files
 from posepipe.dataset.sources import is_one_export
 from posepipe.dataset.split import settings_of as split_settings_of
 from posepipe.device.speed import calibration as device_speed_calibration
+from posepipe.evaluation.search import search_points
 from posepipe.infra.schema import read_schema, with_defaults
 from posepipe.training.export import OTHER_FORMATS, missing_package
 from posepipe.training.validate import ULTRALYTICS_SOURCES
@@ -38,9 +39,21 @@ DATASETS = {
     name: with_defaults(entry, "dataset", SCHEMA) if is_one_export(entry) else entry
     for name, entry in config["datasets"].items()
 }
+# every search's points are models like those under `models:` (posepipe.evaluation.search)
+SEARCHES = config.get("searches", {})
+SEARCH_POINTS = {
+    search: search_points(search, entry) for search, entry in SEARCHES.items()
+}
 MODELS = {
     name: with_defaults(entry, "model", SCHEMA)
-    for name, entry in config["models"].items()
+    for name, entry in config.get("models", {}).items()
+}
+# the models built to their .mud and app by default (a search's points, only as far as its choice needs)
+CONFIGURED_MODELS = list(MODELS)
+MODELS |= {
+    name: with_defaults(entry, "model", SCHEMA)
+    for points in SEARCH_POINTS.values()
+    for name, entry in points.items()
 }
 
 QUANTIZE = with_defaults(config.get("quantize", {}), "quantize", SCHEMA)
@@ -74,6 +87,7 @@ def alternatives(names):
 wildcard_constraints:
     dataset=alternatives(DATASETS),
     model=alternatives(MODELS),
+    search=alternatives(SEARCHES) or "(?!)",
     source=alternatives(ULTRALYTICS_SOURCES),
     recipe=alternatives(RECIPES),
     method=alternatives({recipe["calibration"] for recipe in RECIPES.values()}),
@@ -102,6 +116,28 @@ def export_split(wildcards):
 def model_setting(key):
     """One setting of the model named by the `model` wildcard, as a param function."""
     return lambda wildcards: MODELS[wildcards.model][key]
+
+
+# a model's training alone runs on this many threads: its bytes are reproducible with the same
+# count (docs/reproducibility.md; machine.json records it)
+TRAIN_THREADS = 2
+
+
+def training_threads(wildcards):
+    """A search's points share the cores a run is given, so that they train side by side (each
+    on at least one thread, at most a lone model's TRAIN_THREADS); any other model takes TRAIN_THREADS.
+    """
+    points = next(
+        (len(points) for points in SEARCH_POINTS.values() if wildcards.model in points),
+        0,
+    )
+    if not points:
+        return TRAIN_THREADS
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores (a cluster run): each point is a job of its own
+        return TRAIN_THREADS
+    return max(1, min(TRAIN_THREADS, cores // points))
 
 
 def pretrained_weights(wildcards):
@@ -205,3 +241,58 @@ def candidate_files(reference, candidate, scored):
         return named
 
     return files
+
+
+def search_candidates(report, cvimodel, metrics):
+    """Of every point of the `search` wildcard's search, by its place there: its quantization
+    report (`report`: select_cvimodel's), and each recipe's cvimodel (`cvimodel`:
+    quantize_candidate's) and val metrics (`metrics`: validate_candidate's), as named inputs.
+    """
+
+    def files(wildcards):
+        named = {}
+        for index, point in enumerate(SEARCH_POINTS[wildcards.search]):
+            named[f"report_{index}"] = expand(report, model=point)[0]
+            for recipe in RECIPES:
+                outputs = {"model": point, "recipe": recipe}
+                named[f"cvimodel_{index}_{recipe}"] = expand(cvimodel, **outputs)[0]
+                named[f"metrics_{index}_{recipe}"] = expand(metrics, **outputs)[0]
+        return named
+
+    return files
+
+
+def search_point_files(**outputs):
+    """Each of `outputs` (name -> a rule's output) for every point of the `search` wildcard's
+    search, named `<name>_<place>`: the chosen point's are packaged."""
+
+    def files(wildcards):
+        return {
+            f"{name}_{index}": expand(output, model=point)[0]
+            for name, output in outputs.items()
+            for index, point in enumerate(SEARCH_POINTS[wildcards.search])
+        }
+
+    return files
+
+
+def search_setting(key):
+    """One setting of the `search` wildcard's search (the schema's default where it has one)."""
+    return lambda wildcards: with_defaults(
+        SEARCHES[wildcards.search], "search", SCHEMA
+    ).get(key)
+
+
+def search_points_described(wildcards):
+    """The search's points in order: name, architecture and input size."""
+    return [
+        {"name": name, "architecture": entry["architecture"], "imgsz": entry["imgsz"]}
+        for name, entry in SEARCH_POINTS[wildcards.search].items()
+    ]
+
+
+def of_search_dataset(converted):
+    """An input function: `converted` (rule convert's output) for the `search` wildcard's dataset."""
+    return lambda wildcards: expand(
+        converted, dataset=SEARCHES[wildcards.search]["dataset"]
+    )[0]

@@ -17,7 +17,7 @@ rule train:
     cache: True
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: training_threads
     resources:
         device=model_setting("device"),
         mem_mb=4000,

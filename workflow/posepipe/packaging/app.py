@@ -8,7 +8,6 @@ user to edit) and the model files; the real `maixtool release` packs it into
 """
 
 import configparser
-import json
 import logging
 import os
 import re
@@ -112,6 +111,17 @@ def shipped_fps(metrics: dict) -> float:
     ]
 
 
+def model_figures(metrics: dict) -> tuple[dict, float]:
+    """What the app of a model takes from its metrics.json: the shipped cvimodel's thresholds
+    (measured unless the config pins them) and its estimated fps."""
+    return metrics["cvimodel"]["thresholds"], shipped_fps(metrics)
+
+
+def search_figures(search: dict) -> tuple[dict, float]:
+    """The same from a search's search.json: those of the (point, recipe) it ships."""
+    return search["chosen"]["thresholds"], search["chosen"]["estimated_fps"]
+
+
 def app_yaml(model: str, files: list[str], skeleton: list, settings: dict, fps: float) -> dict:
     return {
         "id": app_id(model),
@@ -154,14 +164,16 @@ def build_app(
     mud: Path,
     cvimodel: Path,
     labels: Path,
-    metrics: Path,
+    thresholds: dict,
+    fps: float,
     dataset_dir: Path,
     settings: dict,
     maixtool: Path,
     out_dir: Path,
 ) -> Path:
-    """Write the app folder and release it with maixtool; returns the zip. Built beside
-    `out_dir` and moved into place, so a failure leaves nothing."""
+    """Write the app folder and release it with maixtool; returns the zip. `thresholds` are the
+    shipped cvimodel's measured ones (metrics.json's `thresholds`), `fps` its estimated speed.
+    Built beside `out_dir` and moved into place, so a failure leaves nothing."""
     skeleton = read_data_yaml(dataset_dir).get("skeleton") or []
     model_files = [Path(mud), Path(cvimodel)]
     if f"labels = {Path(labels).name}" in Path(mud).read_text():
@@ -171,11 +183,7 @@ def build_app(
         staging.mkdir(parents=True)
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        measured = json.loads(Path(metrics).read_text())
-        fps = shipped_fps(measured)
-        main = main_py(
-            model, Path(mud).name, model_type(mud), skeleton, settings, measured["cvimodel"]["thresholds"], fps
-        )
+        main = main_py(model, Path(mud).name, model_type(mud), skeleton, settings, thresholds, fps)
         (staging / "main.py").write_text(main)
         info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings, fps)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))

@@ -50,6 +50,30 @@ def model_block(results: Path, model: str) -> str:
     return "\n".join(lines)
 
 
+def search_block(results: Path, search: str) -> str:
+    """The block of one search whose choice this run packaged (results/<search>/search.json)."""
+    results = Path(results)
+    record = json.loads((results / search / "search.json").read_text())
+    chosen = record["chosen"]
+    low, high = chosen["pose_mAP50-95_interval"]
+    apps = sorted((results / f"{search}_app" / "dist").glob("*.zip"))
+    app = apps[0] if apps else results / f"{search}_app"
+    within = sum(1 for row in record["rows"] if row["within_gate"])
+    lines = [
+        f"posepipe: search {search} built: {len({row['point'] for row in record['rows']})} points, "
+        f"{len(record['rows'])} (point, recipe) pairs, {within} within their accuracy gate",
+        f"  shipped   {chosen['point']} {chosen['recipe']}: {chosen['reason']}",
+        f"  device    pose mAP50-95 {chosen['pose_mAP50-95']:.3f} [95% interval {low:.3f}, {high:.3f}], about "
+        f"{chosen['estimated_fps']:.0f} fps estimated (target {record['target_fps']:g}; the estimate's leave-one-out "
+        f"error up to {100 * record['speed_axis']['leave_one_out_error_max']:.0f}%)",
+        f"  model     {results / f'{search}.mud'} + {results / f'{search}.cvimodel'}  (copy both to /root/models/)",
+        f"  why       {results / search / 'search.json'}; the frontier: snakemake --report report.html",
+        "  install   scp " + f"{app} root@<maixcam-ip>:/root/",
+        f"            ssh root@<maixcam-ip> app_store_cli install /root/{app.name}",
+    ]
+    return "\n".join(lines)
+
+
 def last_meaningful_line(text: str) -> str:
     """A posepipe error line where there is one, else the last line that is no traceback frame."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
