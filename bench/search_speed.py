@@ -38,9 +38,10 @@ def search_config(sizes: list[list[int]], epochs: int) -> dict:
 
 
 def snakemake(workdir: Path, config: dict, targets: list[str], cores: int) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "--quiet", *targets]  # fmt: skip
+               "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), *targets]  # fmt: skip
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True)
     return time.monotonic() - started

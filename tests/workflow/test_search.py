@@ -6,7 +6,9 @@ import json
 import shutil
 
 import pytest
+import yaml
 from posepipe.evaluation.search import choose_across
+from support.paths import REPO
 from support.runs import planned_counts, run_snakemake, search_config
 
 GRID = {"architectures": ["yolov8n-pose.yaml", "yolo11n-pose.yaml"], "imgsz": [[64, 96], [96, 128]]}
@@ -29,7 +31,8 @@ def two_points(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("search")
     config = search_config(architectures=["yolov8n-pose.yaml"], imgsz=[[64, 96], [96, 128]])
     config["quantize"]["recipes"] = [{"name": "bf16", "precision": "BF16"}]
-    run_snakemake(workdir, config, "all")
+    result = run_snakemake(workdir, config, "all")
+    (workdir / "run-output.txt").write_text(result.stdout + result.stderr)
     return workdir, config
 
 
@@ -49,6 +52,11 @@ def test_a_tiny_search_ships_what_the_selection_rule_gives_on_its_rows(two_point
     assert list((app / "dist").glob("posepipe_poses_v*.zip"))
     frontier = (workdir / "results" / "poses" / "report" / "frontier.rst").read_text()
     assert "data:image/png;base64," in frontier and record["chosen"]["point"] in frontier
+    # the end of the run says what the search shipped and why, from search.json
+    chosen = record["chosen"]
+    said = (workdir / "run-output.txt").read_text()
+    assert "posepipe: search poses built: 2 points, 2 (point, recipe) pairs" in said
+    assert f"  shipped   {chosen['point']} bf16: {chosen['reason']}" in said
 
 
 def test_a_target_no_point_meets_fails_in_one_line_naming_the_fastest(two_points, tmp_path):
@@ -89,3 +97,11 @@ def test_a_point_is_the_model_configured_by_hand_with_its_name(two_points):
     name = "poses.yolov8n-pose_64x96"
     by_hand["models"] = {name: {**shared, "architecture": "yolov8n-pose.yaml", "imgsz": [64, 96]}}
     assert planned_counts(workdir, by_hand, f"results/{name}/{name}.cvimodel") == {}
+
+
+def test_the_readme_s_demo_search_plans_its_two_points(tmp_path):
+    """config/search-demo.yaml, merged over config/config.yaml as its comment says."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config |= yaml.safe_load((REPO / "config" / "search-demo.yaml").read_text())
+    counts = planned_counts(tmp_path, config, "results/demo_search.mud")
+    assert counts["train"] == 2 and counts["select_search"] == 1 and counts["package_search"] == 1

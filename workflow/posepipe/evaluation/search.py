@@ -183,7 +183,8 @@ def search_record(
             "reason": reason,
             "thresholds": chosen_metrics["thresholds"],
         },
-        "frontier": [[row["point"], row["recipe"]] for row in frontier(rows)],
+        # what can ship: the rows within their gate that no other such row beats on both axes
+        "frontier": [[row["point"], row["recipe"]] for row in frontier([r for r in rows if r["within_gate"]])],
         "speed_axis": {
             "source": speed["source"],
             "leave_one_out_error_max": round(max(errors), 4),
