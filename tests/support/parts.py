@@ -3,6 +3,7 @@ for the real MaixPy): a test without its part skips with the reason in a user's 
 fails where the run declared the part provided (POSEPIPE_PROVIDED_PARTS, which .ci/run sets),
 so that CI cannot stay green with a route untested because a service did not start."""
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,6 +19,16 @@ def _docker_answers() -> bool:
     if not shutil.which("docker"):
         return False
     return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+
+
+# a command that runs the rest in a network namespace of its own: no interface but a loopback
+# that is down, so that no process under it, whatever its environment, reaches anything
+NO_NETWORK = ["unshare", "--net", "--"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net", "--"]
+
+
+@functools.cache
+def _namespaces_work() -> bool:
+    return bool(shutil.which("unshare")) and subprocess.run([*NO_NETWORK, "true"], capture_output=True).returncode == 0
 
 
 # part -> (whether it is here, what a user does without it)
@@ -42,11 +53,19 @@ PARTS = {
         "needs root (chroot, mounts) and debootstrap, to build the Debian 13 root the real MaixPy imports in",
     ),
     "conda": (lambda: bool(shutil.which("conda")), "no conda on this machine: --sdm conda cannot even plan"),
+    "network-namespace": (
+        _namespaces_work,
+        "needs `unshare --net` (root, or unprivileged user namespaces) to run the offline tests without a network",
+    ),
 }
 
 
 def declared() -> set[str]:
     return set(os.environ.get(DECLARED, "").split())
+
+
+def here(part: str) -> bool:
+    return PARTS[part][0]()
 
 
 def require(part: str) -> None:

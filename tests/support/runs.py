@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from posepipe.infra.shared_env import default_root
 
-from support import snakemake_cli
+from support import parts, snakemake_cli
 from support.paths import REPO, SNAKEFILE
 
 # the workflow's default number of val shards per candidate (scattergather in workflow/Snakefile)
@@ -17,9 +17,10 @@ VAL_SHARDS = len(os.sched_getaffinity(0))
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *targets: str, extra=(), check=True, env=None
+    workdir: Path, config: dict, *targets: str, extra=(), check=True, env=None, prefix=()
 ) -> subprocess.CompletedProcess:
-    """A real Snakemake run of this repository's workflow in `workdir` with `config`."""
+    """A real Snakemake run of this repository's workflow in `workdir` with `config` (under
+    `prefix`, a command that runs the rest, where one is given)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -29,7 +30,7 @@ def run_snakemake(
     ]  # fmt: skip
     # a None in `env` removes that variable from the run's environment
     merged = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    result = snakemake_cli.run(words, REPO, {k: v for k, v in merged.items() if v is not None})
+    result = snakemake_cli.run(words, REPO, {k: v for k, v in merged.items() if v is not None}, prefix=prefix)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
@@ -137,12 +138,15 @@ OFFLINE_SITE = Path(__file__).resolve().parent / "offline"
 
 def offline_env(tmp: Path) -> dict[str, str | None]:
     """Environment for a run with every network connection refused and recorded, and an empty
-    home directory, so that a test can check nothing was fetched nor written there."""
+    home directory, so that a test can check nothing was fetched nor written there. Every Python
+    process that loads the guard says so in `guard-loaded.log`, so that an empty
+    `network-attempts.log` means the guard was there and saw nothing."""
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
     return {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(OFFLINE_SITE), os.environ.get("PYTHONPATH")])),
         "POSEPIPE_NETWORK_LOG": str(tmp / "network-attempts.log"),
+        "POSEPIPE_GUARD_LOADED": str(tmp / "guard-loaded.log"),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_CACHE_HOME": str(home / ".cache"),
@@ -150,6 +154,17 @@ def offline_env(tmp: Path) -> dict[str, str | None]:
         # Ultralytics to write its settings under $HOME
         "YOLO_CONFIG_DIR": None,
     }
+
+
+def run_offline(workdir: Path, config: dict, *targets: str) -> subprocess.CompletedProcess:
+    """A run with no network: in a network namespace of its own where the machine allows one
+    (then no process can connect, the TPU-MLIR tools too, which start with an emptied
+    environment and so without the guard), and with the guard (offline_env) in every Python
+    process either way; `offline-run.txt` in `workdir` says which."""
+    isolated = parts.here("network-namespace")
+    (workdir / "offline-run.txt").write_text("network namespace\n" if isolated else "guard only\n")
+    prefix = parts.NO_NETWORK if isolated else ()
+    return run_snakemake(workdir, config, *targets, env=offline_env(workdir), prefix=prefix)
 
 
 SMALL_MODEL_RECIPES = [

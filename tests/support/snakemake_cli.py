@@ -77,12 +77,13 @@ def _server() -> tuple[subprocess.Popen, dict, threading.Lock]:
     return process, env, threading.Lock()
 
 
-def run(words: list[str], cwd, env: dict, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """`python -m snakemake WORDS` in `cwd` with exactly `env`: its exit status and output."""
+def run(words: list[str], cwd, env: dict, timeout: float | None = None, prefix=()) -> subprocess.CompletedProcess:
+    """`python -m snakemake WORDS` in `cwd` with exactly `env`: its exit status and output; under
+    `prefix` (a command that runs the rest, such as `unshare --net`) where one is given."""
     command = [sys.executable, "-m", "snakemake", *words]
     server, server_env, one_at_a_time = _server()
-    if any(env.get(name) != server_env.get(name) for name in {*env, *server_env} if read_at_start(name)):
-        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if prefix or any(env.get(n) != server_env.get(n) for n in {*env, *server_env} if read_at_start(n)):
+        return subprocess.run([*prefix, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory() as folder, one_at_a_time:
         out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
         request = {"words": list(words), "cwd": str(cwd), "env": env, "out": out, "err": err}

@@ -5,7 +5,7 @@ on one worker)."""
 from pathlib import Path
 
 import pytest
-from support.runs import offline_env, run_snakemake, small_model_config, tiny_full_config
+from support.runs import run_offline, run_snakemake, small_model_config, tiny_full_config
 
 
 @pytest.fixture(scope="session")
@@ -17,13 +17,14 @@ def tpu_mlir_venv(tmp_path_factory) -> None:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tpu_mlir_venv) -> Path:
-    """A workdir where a small model went through the whole chain, offline: trained, validated,
-    exported, pruned, quantized by the real TPU-MLIR tools (venv route) and packaged.
+    """A workdir where a small model went through the whole chain, offline (runs.run_offline):
+    trained, validated, exported, pruned, quantized by the real TPU-MLIR tools (venv route) and
+    packaged.
 
     It overfits 32 demo images (val = train) for a minute: enough for a box mAP50 near 0.8, so
     that comparisons between .pt, ONNX and the device decoder mean something."""
     workdir = tmp_path_factory.mktemp("trained")
-    run_snakemake(workdir, small_model_config(), "results/small.mud", env=offline_env(workdir))
+    run_offline(workdir, small_model_config(), "results/small.mud")
     return workdir
 
 

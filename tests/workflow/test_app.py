@@ -15,7 +15,7 @@ from support import maixpy_root
 from support.checks import head_outputs
 from support.parts import require
 from support.paths import POSEPIPE_VERSION
-from support.runs import offline_env, run_snakemake, small_model_config
+from support.runs import run_offline, run_snakemake, small_model_config
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def app_built(trained) -> Path:
     """The trained small model's app, through the real maixtool (its environment is installed
     from PyPI once per machine, before the offline run)."""
     run_snakemake(trained, small_model_config(), "maixtool_venv")
-    run_snakemake(trained, small_model_config(), "results/small_app", env=offline_env(trained))
+    run_offline(trained, small_model_config(), "results/small_app")
     return trained / "results" / "small_app"
 
 

@@ -12,12 +12,19 @@ from pathlib import Path
 import pytest
 from posepipe.training.export import export_onnx
 from support.checks import assert_same_bytes
+from support.parts import require
 from support.paths import SNAKEFILE
 from support.runs import TRAINING_SEED, run_snakemake, small_model_config, tiny_config
 
 
 def test_training_and_validation_run_offline(trained):
-    """The shared `trained` run had every connection refused and an empty $HOME."""
+    """The shared `trained` run had no network (a namespace of its own), every Python process
+    under the guard that records any attempt, and an empty $HOME."""
+    require("network-namespace")
+    assert (trained / "offline-run.txt").read_text() == "network namespace\n"
+    loaded = (trained / "guard-loaded.log").read_text()
+    assert ".train.py" in loaded and ".convert.py" in loaded, loaded[:2000]  # rule scripts are guarded
+    assert len(loaded.splitlines()) >= 10, loaded
     attempts = trained / "network-attempts.log"
     assert not attempts.exists(), f"network was tried:\n{attempts.read_text()}"
     written = [p for p in (trained / "home").rglob("*") if p.is_file()]

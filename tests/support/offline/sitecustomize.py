@@ -1,10 +1,15 @@
 """Loaded by every Python process of an offline test run (PYTHONPATH): any attempt to reach the
-network raises, and is recorded in $POSEPIPE_NETWORK_LOG so the test can assert there was none."""
+network raises, and is recorded in $POSEPIPE_NETWORK_LOG so the test can assert there was none;
+each process that loads it says so in $POSEPIPE_GUARD_LOADED, so that silence means something."""
 
 import os
 import socket
+import sys
 
 _LOG = os.environ.get("POSEPIPE_NETWORK_LOG")
+if _LOADED := os.environ.get("POSEPIPE_GUARD_LOADED"):
+    with open(_LOADED, "a") as loaded:
+        loaded.write(f"{os.getpid()} {' '.join(getattr(sys, 'argv', []))[:200]}\n")
 
 
 def _refuse(what: str, target) -> None:
