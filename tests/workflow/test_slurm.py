@@ -120,20 +120,22 @@ def completed_slurm_jobs(run: subprocess.CompletedProcess) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, tmp_path):
+def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, built_twice, tmp_path):
+    """The tiny chain to its pruned ONNX as Slurm jobs, against a local build of the same
+    settings (built_twice: tiny_full_config trains the model tiny_config does)."""
     profile = fitted_slurm_profile(tmp_path)
     on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=on_test_cluster(profile))
     assert sum(completed_slurm_jobs(on_slurm).values()) == 5
 
-    run_snakemake(tmp_path / "local", tiny_config(), TARGET)
+    local = built_twice[0]
     for relative in ("results/demo/annotations/train.json", "results/datasets/demo/labels/train"):
-        a, b = tmp_path / "slurm" / relative, tmp_path / "local" / relative
+        a, b = tmp_path / "slurm" / relative, local / relative
         files = sorted(a.rglob("*.txt")) if a.is_dir() else [a]
         assert files
         for file in files:
             assert_same_bytes(file, b / file.relative_to(a) if a.is_dir() else b)
     slurm_weights = onnx_weights(tmp_path / "slurm" / TARGET)
-    local_weights = onnx_weights(tmp_path / "local" / TARGET)
+    local_weights = onnx_weights(local / TARGET)
     assert slurm_weights.keys() == local_weights.keys()
     for name, value in slurm_weights.items():
         np.testing.assert_array_equal(value, local_weights[name], err_msg=name)

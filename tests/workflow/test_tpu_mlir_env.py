@@ -59,17 +59,17 @@ def test_the_tools_start_with_the_same_variables_whatever_the_caller_has(trained
     assert tool["PATH"].startswith(f"{runner.location}/bin:")
 
 
-@pytest.mark.parametrize(
-    "recipe",
-    [Recipe.from_config({"name": "int8"}), Recipe.from_config({"name": "int8_bf16_head", "bf16_layers": "head"})],
-)
-def test_a_candidate_rebuilt_eight_times_is_one_cvimodel(trained, tmp_path, recipe):
+def test_a_candidate_rebuilt_three_times_is_one_cvimodel(trained, tmp_path):
     """model_deploy's layer grouping ordered weight loads by address: with randomization on, 20
-    deploys gave 3 different files (docs/reproducibility.md). Folders of other path lengths too."""
+    deploys gave 3 different files (docs/reproducibility.md). Three builds, in folders of
+    other path lengths, of the recipe with both INT8 and BF16 layer groups; two whole builds
+    from scratch (test_reproducibility.py) and the docker route (test_quantize_docker.py) give
+    the same bytes as well, int8 included."""
+    recipe = Recipe.from_config({"name": "int8_bf16_head", "bf16_layers": "head"})
     digests = set()
-    for build in range(8):
+    for build in range(3):
         out = tmp_path / ("b" * (build + 1))
         report = build_trained_candidate(trained, out, recipe)
         assert report["similarity"]["deploy"], "the deploy's own comparison ran"
         digests.add(hashlib.sha256((out / "small.cvimodel").read_bytes()).hexdigest())
-    assert len(digests) == 1, f"{recipe.name}: {len(digests)} different cvimodels from 8 builds"
+    assert len(digests) == 1, f"{len(digests)} different cvimodels from 3 builds"

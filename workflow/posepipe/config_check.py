@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 
 from posepipe.dataset.sources import dataset_inputs
 from posepipe.device.input_contract import contract_faults
-from posepipe.evaluation.search import search_faults
+from posepipe.evaluation.search import search_faults, search_points
 
 # Dataset paths under results/ are produced by the workflow itself (the demo data).
 WORKFLOW_OUTPUTS = "results/"
@@ -55,6 +55,9 @@ def missing_files(config: dict, workdir: Path) -> list[str]:
     for name, model in config.get("models", {}).items():
         if model["architecture"].endswith(".pt"):
             wanted.append((f"models.{name}.architecture", model["architecture"], False))
+    for name, search in config.get("searches", {}).items():
+        weights = {point["architecture"] for point in search_points(name, search).values()}
+        wanted += [(f"searches.{name}.architectures", path, False) for path in sorted(weights) if path.endswith(".pt")]
     faults = []
     for key, path, is_dir in wanted:
         if path.startswith(WORKFLOW_OUTPUTS):

@@ -42,40 +42,17 @@ from posepipe.dataset import flip_idx as flips
 from posepipe.dataset import images as image_files
 from posepipe.dataset import oks_sigmas as oks
 from posepipe.dataset import split as export_split
-from posepipe.dataset.coco_json import Categories, Coco, read_coco
-from posepipe.dataset.coco_records import (
-    AnnotationRecords,
-    ImageRecords,
-    check_annotations,
-    check_categories,
-    check_images,
-)
+from posepipe.dataset.coco_json import Categories, Coco
+from posepipe.dataset.coco_records import AnnotationRecords, ImageRecords, check_annotations, check_images
 from posepipe.dataset.label_rows import Rows, drop_repeated_rows, in_shown_frame, label_rows, warn_about_changes
 from posepipe.dataset.label_text import format_rows
+from posepipe.dataset.sources import OneExport, Split, read_splits
 from posepipe.dataset.yolo_layout import data_yaml, write_labels
 from posepipe.device.decoder import score_padding
 from posepipe.infra.errors import PosepipeError
 from posepipe.infra.staging import staged
 
 log = logging.getLogger("posepipe.dataset.convert")
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split as the user gives it: a COCO keypoints JSON and the folder its file_names are in."""
-
-    annotations: Path
-    images: Path
-
-
-@dataclass(frozen=True)
-class OneExport:
-    """A dataset given as one export of every image (one COCO JSON, one image folder), split
-    into train and val here (split.py)."""
-
-    annotations: Path
-    images: Path
-    settings: export_split.SplitSettings
 
 
 @dataclass
@@ -134,34 +111,6 @@ def convert_split(
     return SplitLabels(
         name, split, images.file_names, images.dataset_names, images_placed, anns, images, rows, label_bytes, instances
     )
-
-
-def read_splits(source: dict[str, Split] | OneExport) -> tuple[dict[str, tuple[Split, Coco]], Categories, dict | None]:
-    """Each split's records and their categories, checked alike; for one export, the sides it
-    is split into and the record of which images went where."""
-    if isinstance(source, OneExport):
-        coco = read_coco(source.annotations)
-        categories = check_categories(source.annotations, coco.categories, coco.annotations)
-        check_images(source.annotations, coco.images)  # a repeated id or file name across the two sides too
-        file_names = [image.file_name for image in coco.images]
-        is_val = export_split.val_mask(file_names, source.settings)
-        export_split.checked_sides(str(source.annotations), file_names, is_val, source.settings)
-        sides = export_split.split_coco(coco, is_val)
-        export_split.warn_classes_without_val(str(source.annotations), sides, categories)
-        names = {side: [image.file_name for image in records.images] for side, records in sides.items()}
-        record = export_split.split_record(str(source.annotations), source.settings, names)
-        whole = Split(source.annotations, source.images)
-        return {side: (whole, records) for side, records in sides.items()}, categories, record
-    read, categories = {}, None
-    for name, split in source.items():
-        coco = read_coco(split.annotations)
-        found = check_categories(split.annotations, coco.categories, coco.annotations)
-        if categories is not None and found != categories:
-            raise PosepipeError(
-                f"{split.annotations}: categories differ from the other split's (ids, names or keypoint names)"
-            )
-        read[name], categories = (split, coco), found
-    return read, categories, None
 
 
 def _label_files(anns: AnnotationRecords, images: ImageRecords, k: int, workers: Executor):
