@@ -31,11 +31,9 @@ def search_points(search: str, entry: dict) -> dict[str, dict]:
     """Point name -> its model entry (what `models:` would say), in the search's order: every
     architecture at every input size, then the `points` listed one by one."""
     shared = {key: value for key, value in entry.items() if key not in SEARCH_KEYS}
-    pairs = [(a, list(s)) for a, s in itertools.product(entry.get("architectures", []), entry.get("imgsz", []))]
-    pairs += [(point["architecture"], list(point["imgsz"])) for point in entry.get("points", [])]
     measured = entry.get("measured_fps", {})
     points = {}
-    for architecture, imgsz in pairs:
+    for architecture, imgsz in _pairs(entry):
         name = point_name(search, architecture, imgsz)
         points[name] = {"dataset": entry["dataset"], "architecture": architecture, "imgsz": imgsz, **shared}
         if (short := name.split(".", 1)[1]) in measured:
@@ -43,9 +41,27 @@ def search_points(search: str, entry: dict) -> dict[str, dict]:
     return points
 
 
+def _pairs(entry: dict) -> list[tuple[str, list[int]]]:
+    """(architecture, imgsz) of every point of a search entry, in its order."""
+    pairs = [(a, list(s)) for a, s in itertools.product(entry.get("architectures", []), entry.get("imgsz", []))]
+    return pairs + [(point["architecture"], list(point["imgsz"])) for point in entry.get("points", [])]
+
+
+def _same_names(search: str, entry: dict) -> list[str]:
+    """Points that would share a name (two `best.pt` of other folders at one size): one would be lost."""
+    seen: dict[str, str] = {}
+    faults = []
+    for architecture, imgsz in _pairs(entry):
+        name = point_name(search, architecture, imgsz)
+        if name in seen and seen[name] != architecture:
+            faults.append(f"searches.{search}: {seen[name]} and {architecture} both make point '{name}': rename one")
+        seen.setdefault(name, architecture)
+    return faults
+
+
 def search_faults(config: dict) -> list[str]:
-    """What the schema cannot say of `searches`: a known dataset, names no model takes, at least
-    one point, and measured_fps only for its own points."""
+    """What the schema cannot say of `searches`: a known dataset, names no model takes, points of
+    distinct names, at least one, and measured_fps only for its own points."""
     faults = []
     models, datasets = config.get("models", {}), config.get("datasets", {})
     for search, entry in config.get("searches", {}).items():
@@ -55,6 +71,7 @@ def search_faults(config: dict) -> list[str]:
         if entry["dataset"] not in datasets:
             faults.append(f"{where}.dataset: '{entry['dataset']}' is not one of datasets: {', '.join(datasets)}")
         points = search_points(search, entry)
+        faults += _same_names(search, entry)
         if not points:
             faults.append(f"{where}: no point: give architectures and imgsz, or points")
         faults += [f"{where}: point '{name}' is also a model name" for name in points if name in models]
