@@ -43,8 +43,8 @@ def extract_stubs(wheel: Path, stubs: Path) -> list[str]:
             if name.startswith("maix/") and name.endswith(".pyi"):
                 text = archive.read(name).decode()
                 (stubs / name).parent.mkdir(parents=True, exist_ok=True)
-                (stubs / name).write_text(mended(text))
-                if mended(text) != text:
+                (stubs / name).write_text(fixed := mended(text))
+                if fixed != text:
                     changed.append(name)
     return changed
 

@@ -70,9 +70,9 @@ def here(part: str) -> bool:
 
 def require(part: str) -> None:
     """Nothing when `part` is here; else a skip with the reason, or a failure where it was declared provided."""
-    present, reason = PARTS[part]
-    if present():
+    if here(part):
         return
+    reason = PARTS[part][1]
     if part in declared():
         pytest.fail(f"{part} is declared provided ({DECLARED}) but missing: {reason}", pytrace=False)
     pytest.skip(reason)

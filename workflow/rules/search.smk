@@ -26,7 +26,7 @@ rule select_search:
         recipes=list(RECIPES),
         target_fps=search_setting("target_fps"),
         if_no_point_meets=search_setting("if_no_point_meets"),
-        measured_fps=lambda wildcards: search_setting("measured_fps")(wildcards) or {},
+        measured_fps=search_setting("measured_fps"),
         speed=DEVICE_SPEED,
     script:
         "../scripts/select_search.py"

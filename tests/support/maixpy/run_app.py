@@ -26,8 +26,6 @@ RECORD = {"detectors": [], "detect": [], "cameras": []}
 class FakeDetector:
     """nn.YOLOv8 / nn.YOLO11 as far as the app uses them, with the real nn.MUD reading the model."""
 
-    model_type = ""
-
     def __init__(self, model: str = "", dual_buff: bool = True):
         mud = nn.MUD(model)
         extra = mud.items["extra"]

@@ -27,8 +27,8 @@ class SplitSettings:
     """How one export is split (config: datasets.<name>.val_fraction, split_seed, split_group)."""
 
     val_fraction: float
-    split_seed: int = 0
-    split_group: str | None = None  # a regex on the file name: its first group (or whole match) is the key
+    split_seed: int
+    split_group: str | None  # a regex on the file name: its first group (or whole match) is the key
 
 
 def settings_of(dataset: dict) -> dict:
@@ -102,9 +102,8 @@ def checked_sides(where: str, file_names: list[str], is_val: np.ndarray, setting
     )
 
 
-def warn_classes_without_val(where: str, sides: dict[str, Coco], categories: Categories) -> list[str]:
-    """One warning line naming the classes that no val image shows (their val figures are empty);
-    the names are returned too."""
+def warn_classes_without_val(where: str, sides: dict[str, Coco], categories: Categories) -> None:
+    """One warning line naming the classes that no val image shows (their val figures are empty)."""
     shown = set(column(sides["val"].annotations, "category_id").tolist())
     missing = [name for cid, name in zip(categories.ids, categories.names) if cid not in shown]
     if missing:
@@ -113,7 +112,6 @@ def warn_classes_without_val(where: str, sides: dict[str, Coco], categories: Cat
             where,
             ", ".join(map(repr, missing)),
         )
-    return missing
 
 
 def split_record(source: str, settings: SplitSettings, sides: dict[str, list[str]]) -> dict:

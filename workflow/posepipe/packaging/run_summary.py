@@ -28,11 +28,10 @@ def model_block(results: Path, model: str) -> str:
     th = shipped["thresholds"]
     low, high = shipped["pose_mAP50-95_interval"]
     at_zero = shipped["keypoint_th_curve"][0]["pose"]["mAP50-95"]
-    apps = sorted((results / f"{model}_app" / "dist").glob("*.zip"))
-    app = apps[0] if apps else results / f"{model}_app"
+    app = _app_zip(results, model)
     lines = [
         f"posepipe: {model} built",
-        f"  model     {results / f'{model}.mud'} + {results / f'{model}.cvimodel'}  (copy both to /root/models/)",
+        _model_line(results, model),
         f"  app       {app}",
         "  report    snakemake --report report.html",
         f"  shipped   {row['recipe']}: {quantization['chosen']['reason']}; pose mAP50-95 "
@@ -44,10 +43,26 @@ def model_block(results: Path, model: str) -> str:
         "keypoint; the device figure counts only what the app draws",
         f"  speed     about {row['estimated_ms']:.1f} ms a frame ({row['estimated_fps']:.0f} fps) on the MaixCAM, "
         "estimated before flashing (docs/quantization.md)",
+        *_install_lines(app),
+    ]
+    return "\n".join(lines)
+
+
+def _app_zip(results: Path, name: str) -> Path:
+    """The app's installable zip, or its folder where the run did not build it."""
+    apps = sorted((results / f"{name}_app" / "dist").glob("*.zip"))
+    return apps[0] if apps else results / f"{name}_app"
+
+
+def _model_line(results: Path, name: str) -> str:
+    return f"  model     {results / f'{name}.mud'} + {results / f'{name}.cvimodel'}  (copy both to /root/models/)"
+
+
+def _install_lines(app: Path) -> list[str]:
+    return [
         "  install   scp " + f"{app} root@<maixcam-ip>:/root/",
         f"            ssh root@<maixcam-ip> app_store_cli install /root/{app.name}",
     ]
-    return "\n".join(lines)
 
 
 def search_block(results: Path, search: str) -> str:
@@ -56,8 +71,6 @@ def search_block(results: Path, search: str) -> str:
     record = json.loads((results / search / "search.json").read_text())
     chosen = record["chosen"]
     low, high = chosen["pose_mAP50-95_interval"]
-    apps = sorted((results / f"{search}_app" / "dist").glob("*.zip"))
-    app = apps[0] if apps else results / f"{search}_app"
     within = sum(1 for row in record["rows"] if row["within_gate"])
     lines = [
         f"posepipe: search {search} built: {len({row['point'] for row in record['rows']})} points, "
@@ -66,10 +79,9 @@ def search_block(results: Path, search: str) -> str:
         f"  device    pose mAP50-95 {chosen['pose_mAP50-95']:.3f} [95% interval {low:.3f}, {high:.3f}], about "
         f"{chosen['estimated_fps']:.0f} fps estimated (target {record['target_fps']:g}; the estimate's leave-one-out "
         f"error up to {100 * record['speed_axis']['leave_one_out_error_max']:.0f}%)",
-        f"  model     {results / f'{search}.mud'} + {results / f'{search}.cvimodel'}  (copy both to /root/models/)",
+        _model_line(results, search),
         f"  why       {results / search / 'search.json'}; the frontier: snakemake --report report.html",
-        "  install   scp " + f"{app} root@<maixcam-ip>:/root/",
-        f"            ssh root@<maixcam-ip> app_store_cli install /root/{app.name}",
+        *_install_lines(_app_zip(results, search)),
     ]
     return "\n".join(lines)
 
