@@ -2,7 +2,9 @@
 release's wheel (envs/maixpy-api-requirements.txt) ships `.pyi` stubs of every module, the same
 as the device wheel's. Its `_maix.so` does not import on this machine (it needs glibc 2.38:
 ../shared/REFERENCE.md section 5), so the stubs are extracted into a shared environment with
-mypy beside them, built once per pin set under a lock (posepipe.infra.shared_env)."""
+mypy beside them, built once per pin set under a lock (posepipe.infra.shared_env). Beside the
+pinned release's stubs are those of the oldest release each app says it runs on
+(posepipe.packaging.app.OLDEST_MAIXPY) and of the release before it."""
 
 import keyword
 import re
@@ -12,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from posepipe.infra import shared_env
+from posepipe.packaging.app import OLDEST_MAIXPY
 from posepipe.tpu_mlir.env import environment_key
 
 from support.paths import REPO
@@ -29,6 +32,20 @@ def pins() -> list[str]:
 
 def maixpy_release() -> str:
     return next(pin for pin in pins() if pin.startswith("maixpy=="))
+
+
+# the release before each oldest one: its stubs show why the app cannot run sooner
+PREVIOUS_RELEASE = {"4.5.0": "4.4.22", "4.7.0": "4.6.0"}
+
+
+def pinned_version() -> str:
+    return maixpy_release().removeprefix("maixpy==")
+
+
+def releases() -> list[str]:
+    """Every release whose stubs the environment holds."""
+    oldest = set(OLDEST_MAIXPY.values())
+    return sorted({pinned_version(), *oldest, *(PREVIOUS_RELEASE[v] for v in oldest)})
 
 
 def mended(stub: str) -> str:
@@ -54,26 +71,32 @@ def _build(folder: Path) -> None:
     pip = [str(folder / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     tools = [pin for pin in pins() if pin != maixpy_release()]
     subprocess.run([*pip, "install", *tools], check=True, capture_output=True)
-    # the x86_64 wheel of CPython 3.12 (none is built for 3.11); only its stubs are read
+    # the x86_64 wheels of CPython 3.12 (none is built for 3.11); only their stubs are read
     download = [*pip, "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12"]
-    subprocess.run([*download, "-d", str(folder / "wheel"), maixpy_release()], check=True, capture_output=True)
-    wheel = next((folder / "wheel").glob("maixpy-*.whl"))
-    mended_names = extract_stubs(wheel, folder / "stubs")
-    (folder / "mended.txt").write_text("\n".join(mended_names) + "\n")
-    (folder / "mypy.ini").write_text(MYPY_INI.format(stubs=folder / "stubs"))
+    for version in releases():
+        release = folder / "releases" / version
+        subprocess.run([*download, "-d", str(release / "wheel"), f"maixpy=={version}"], check=True, capture_output=True)
+        wheel = next((release / "wheel").glob("*.whl"))
+        mended_names = extract_stubs(wheel, release / "stubs")
+        (release / "mended.txt").write_text("\n".join(mended_names) + "\n")
+        (release / "mypy.ini").write_text(MYPY_INI.format(stubs=release / "stubs"))
 
 
 def stub_env() -> Path:
-    """The shared environment: `bin/mypy`, `stubs/maix/`, `mypy.ini`, `mended.txt`."""
-    link = shared_env.default_root() / f"maixpy-api-{environment_key('maixpy-api', REQUIREMENTS.read_text())}"
+    """The shared environment: `bin/mypy`, and `stubs/maix/`, `mypy.ini`, `mended.txt` under
+    `releases/<version>/` for each of releases()."""
+    key = environment_key("maixpy-api", REQUIREMENTS.read_text(), " ".join(releases()))
+    link = shared_env.default_root() / f"maixpy-api-{key}"
     shared_env.ensure(link, _build, lambda message: None)
     return link
 
 
-def type_errors(main_py: Path, env: Path) -> list[str]:
-    """mypy's error lines for `main_py` against the MaixPy stubs ([] when it type-checks)."""
+def type_errors(main_py: Path, env: Path, version: str | None = None) -> list[str]:
+    """mypy's error lines for `main_py` against the stubs of MaixPy `version` (the pinned one by
+    default; [] when it type-checks)."""
+    ini = env / "releases" / (version or pinned_version()) / "mypy.ini"
     result = subprocess.run(
-        [str(env / "bin" / "mypy"), "--config-file", str(env / "mypy.ini"), "--cache-dir", "/dev/null", str(main_py)],
+        [str(env / "bin" / "mypy"), "--config-file", str(ini), "--cache-dir", "/dev/null", str(main_py)],
         capture_output=True,
         text=True,
         cwd=main_py.parent,

@@ -30,6 +30,7 @@ def app_built(trained) -> Path:
 def test_maixtool_release_builds_the_installable_zip(app_built, trained):
     info = yaml.safe_load((app_built / "app.yaml").read_text())
     assert info["id"] == "posepipe_small" and info["version"] == POSEPIPE_VERSION and info["author"] == "posepipe"
+    assert info["desc"].endswith("; needs MaixPy 4.5.0 or newer")  # a YOLOv8 model (docs/app.md)
     assert info["files"] == ["main.py", "small.cvimodel", "small.mud"]
     archive = app_built / "dist" / f"posepipe_small_v{POSEPIPE_VERSION}.zip"
     with zipfile.ZipFile(archive) as z:

@@ -21,8 +21,9 @@ SETTINGS = {"name": None, "version": "1.0.0", "author": "posepipe", "conf_th": 0
 MEASURED = {"conf_th": 0.35, "detection_f1": 0.8125, "iou_th": 0.45, "keypoint_th": 0.6, "keypoint_f1": 0.75}
 
 
-def run_app(tmp_path: Path, source: str, frames: list) -> list:
-    """main.py run with the `maix` test double; every drawing call it made."""
+def run_app(tmp_path: Path, source: str, frames: list, maixpy: str = "4.12.5", exit_code: int = 0) -> list:
+    """main.py run with the `maix` test double on a device with MaixPy `maixpy`; every drawing
+    call it made."""
     (tmp_path / "main.py").write_text(source)
     (tmp_path / "frames.json").write_text(json.dumps(frames))
     env = {
@@ -30,9 +31,10 @@ def run_app(tmp_path: Path, source: str, frames: list) -> list:
         "PYTHONPATH": os.pathsep.join([str(DOUBLE), str(REPO / "workflow")]),
         "MAIX_DOUBLE_DETECTIONS": str(tmp_path / "frames.json"),
         "MAIX_DOUBLE_RECORD": str(tmp_path / "record.jsonl"),
+        "MAIX_DOUBLE_VERSION": maixpy,
     }
     result = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == exit_code, result.stderr
     return [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
 
 
@@ -104,3 +106,18 @@ def test_the_app_draws_no_lines_without_a_skeleton(tmp_path):
     calls = run_app(tmp_path, source, [[a_thing([10, 11, 20, 21])]])
     assert calls[0] == ["detector", "YOLOv8", "dots.mud"]
     assert not [c for c in calls if c[0] == "line"] and len([c for c in calls if c[0] == "circle"]) == 2
+
+
+def test_the_app_on_a_maixpy_too_old_for_its_decoder_says_so_and_opens_nothing(tmp_path):
+    """MaixPy 4.3.7's YOLOv8 decodes exactly 17 keypoints and 4.6.0 has no YOLO11 (docs/app.md):
+    the app stops before it loads the model, with the launcher's exit message naming both releases."""
+    for model_type, too_old, oldest in (("yolov8", "4.3.7", "4.5.0"), ("yolo11", "4.6.0", "4.7.0")):
+        source = main_py("dots", "dots.mud", model_type, [], SETTINGS, MEASURED, 120.0)
+        calls = run_app(tmp_path, source, [[a_thing([10, 11])]], maixpy=too_old, exit_code=1)
+        message = f"needs MaixPy {oldest} or newer, this device has {too_old}"
+        assert calls == [["exit_msg", "ERR_NOT_IMPL", message]]
+        (tmp_path / "record.jsonl").unlink()
+        # the oldest release itself, and a later one with more than one digit to a part, run the app
+        for recent in (oldest, "4.12.5"):
+            assert run_app(tmp_path, source, [[a_thing([10, 11])]], maixpy=recent)[0][0] == "detector"
+            (tmp_path / "record.jsonl").unlink()

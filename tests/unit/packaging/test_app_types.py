@@ -3,8 +3,8 @@ stubs of the pinned MaixPy release's wheel (support/maixpy_api.py). A wrong keyw
 given as a tuple, or a detect() argument that does not exist fails here, not on the device."""
 
 import pytest
-from posepipe.packaging.app import main_py
-from support.maixpy_api import stub_env, type_errors
+from posepipe.packaging.app import OLDEST_MAIXPY, main_py
+from support.maixpy_api import PREVIOUS_RELEASE, pinned_version, stub_env, type_errors
 
 SETTINGS = {"name": None, "conf_th": None, "iou_th": 0.45, "keypoint_th": None}
 MEASURED = {"conf_th": 0.35, "detection_f1": 0.8125, "keypoint_th": 0.6, "keypoint_f1": 0.75}
@@ -20,8 +20,9 @@ def generated(model_type: str, skeleton: list) -> str:
 
 
 def test_the_two_stubs_no_parser_takes_are_mended(maixpy):
-    assert (maixpy / "mended.txt").read_text().split() == ["maix/_maix/example.pyi", "maix/_maix/pipeline.pyi"]
-    assert "def get_dict(self, in_: dict[str, int])" in (maixpy / "stubs/maix/_maix/example.pyi").read_text()
+    release = maixpy / "releases" / pinned_version()
+    assert (release / "mended.txt").read_text().split() == ["maix/_maix/example.pyi", "maix/_maix/pipeline.pyi"]
+    assert "def get_dict(self, in_: dict[str, int])" in (release / "stubs/maix/_maix/example.pyi").read_text()
 
 
 @pytest.mark.parametrize(("model_type", "skeleton"), [("yolov8", [[0, 1], [1, 2]]), ("yolo11", [])])
@@ -60,3 +61,17 @@ def test_a_planted_mistake_fails_the_check(maixpy, tmp_path, mistake):
     main.write_text(source.replace(right, wrong))
     errors = type_errors(main, maixpy)
     assert errors and all(message in error for error in errors), errors
+
+
+# what the release before the oldest one lacks (docs/app.md, "Which MaixPy")
+LACKING = {"yolov8": 'Module has no attribute "fps"', "yolo11": 'Module has no attribute "YOLO11"'}
+
+
+@pytest.mark.parametrize("model_type", sorted(OLDEST_MAIXPY))
+def test_the_app_type_checks_from_the_oldest_release_it_names_and_not_before(maixpy, tmp_path, model_type):
+    main = tmp_path / "main.py"
+    main.write_text(generated(model_type, [[0, 1]]))
+    oldest = OLDEST_MAIXPY[model_type]
+    assert type_errors(main, maixpy, oldest) == []
+    errors = type_errors(main, maixpy, PREVIOUS_RELEASE[oldest])
+    assert errors and any(LACKING[model_type] in error for error in errors), errors

@@ -33,7 +33,8 @@ Made by posepipe for the model {model}. Edit freely: the values below are all th
 
 import os
 
-from maix import app, camera, display, image, nn, time
+import maix
+from maix import app, camera, display, err, image, nn, time
 
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), {mud!r})
 CONF_TH = {conf_th!r}  # draw a detection whose score is above this ({conf_th_source})
@@ -42,6 +43,19 @@ KEYPOINT_TH = {keypoint_th!r}  # draw a keypoint whose visibility is above this 
 SKELETON: list[tuple[int, int]] = {skeleton!r}  # keypoint pairs joined by a line (indices from 0)
 BOX_COLOR = image.COLOR_RED
 SKELETON_COLOR = image.COLOR_GREEN
+
+OLDEST_MAIXPY = {oldest!r}  # the first release with every call below and a decoder for any keypoint count
+
+
+def release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+if release(maix.__version__) < release(OLDEST_MAIXPY):
+    # the launcher shows this message in a dialog when the app exits
+    message = f"needs MaixPy {{OLDEST_MAIXPY}} or newer, this device has {{maix.__version__}}"
+    app.set_exit_msg(err.Err.ERR_NOT_IMPL, message)
+    raise SystemExit(1)
 
 detector = nn.{detector}(model=MODEL, dual_buff=True)
 cam = camera.Camera(detector.input_width(), detector.input_height(), detector.input_format())
@@ -64,6 +78,14 @@ while not app.need_exit():
 '''
 
 
+# The first MaixPy release that runs the app, by detector (docs/app.md, "Which MaixPy"): its
+# decoder reads any keypoint count K and class count (YOLOv8 from 4.4.0: up to 4.3.7 it decodes
+# exactly 17 keypoints), and it has every call main.py makes (`time.fps` from 4.5.0; nn.YOLO11
+# from 4.7.0), as the decoders compiled into MaixPy's wheels and their stubs show.
+OLDEST_MAIXPY = {"yolov8": "4.5.0", "yolo11": "4.7.0"}
+DETECTORS = {"yolov8": "YOLOv8", "yolo11": "YOLO11"}
+
+
 def app_id(model: str) -> str:
     """An app id MaixPy takes (letters, digits, _) from the model name."""
     return "posepipe_" + re.sub(r"[^A-Za-z0-9_]", "_", model)
@@ -72,7 +94,6 @@ def app_id(model: str) -> str:
 def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dict, measured: dict, fps: float) -> str:
     """main.py's text; `measured` is the shipped cvimodel's `thresholds` in metrics.json (the
     config's where it pins them, else the F1-best on the val images), `fps` its estimated speed."""
-    detector = {"yolov8": "YOLOv8", "yolo11": "YOLO11"}[model_type]
 
     def value(key: str) -> float:
         return float(settings[key] if settings[key] is not None else measured[key])
@@ -84,7 +105,7 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
 
     return MAIN_PY.format(
         name=settings["name"] or model,
-        desc=_desc(model, skeleton, fps),
+        desc=_desc(model, model_type, skeleton, fps),
         model=model,
         mud=mud,
         conf_th=value("conf_th"),
@@ -93,14 +114,16 @@ def main_py(model: str, mud: str, model_type: str, skeleton: list, settings: dic
         keypoint_th=value("keypoint_th"),
         keypoint_th_source=source("keypoint_th", "keypoint"),
         skeleton=[tuple(pair) for pair in skeleton],
-        detector=detector,
+        detector=DETECTORS[model_type],
+        oldest=OLDEST_MAIXPY[model_type],
     )
 
 
-def _desc(model: str, skeleton: list, fps: float) -> str:
+def _desc(model: str, model_type: str, skeleton: list, fps: float) -> str:
     drawn = f"a skeleton of {len(skeleton)} lines" if skeleton else "the keypoints (the dataset has no skeleton)"
     speed = f"about {fps:.0f} fps estimated before flashing (posepipe.device.speed)"
-    return f"pose detection with {model}, drawing boxes, labels, scores and {drawn}; {speed}"
+    needs = f"needs MaixPy {OLDEST_MAIXPY[model_type]} or newer"
+    return f"pose detection with {model}, drawing boxes, labels, scores and {drawn}; {speed}; {needs}"
 
 
 def shipped_fps(metrics: dict) -> float:
@@ -122,14 +145,14 @@ def search_figures(search: dict) -> tuple[dict, float]:
     return search["chosen"]["thresholds"], search["chosen"]["estimated_fps"]
 
 
-def app_yaml(model: str, files: list[str], skeleton: list, settings: dict, fps: float) -> dict:
+def app_yaml(model: str, model_type: str, files: list[str], skeleton: list, settings: dict, fps: float) -> dict:
     return {
         "id": app_id(model),
         "name": settings["name"] or model,
         "version": settings["version"],
         "author": settings["author"],
         "icon": "",
-        "desc": _desc(model, skeleton, fps),
+        "desc": _desc(model, model_type, skeleton, fps),
         "files": sorted(files),
     }
 
@@ -183,9 +206,10 @@ def build_app(
         staging.mkdir(parents=True)
         for file in model_files:
             shutil.copyfile(file, staging / file.name)
-        main = main_py(model, Path(mud).name, model_type(mud), skeleton, settings, thresholds, fps)
+        detector_type = model_type(mud)
+        main = main_py(model, Path(mud).name, detector_type, skeleton, settings, thresholds, fps)
         (staging / "main.py").write_text(main)
-        info = app_yaml(model, ["main.py", *(f.name for f in model_files)], skeleton, settings, fps)
+        info = app_yaml(model, detector_type, ["main.py", *(f.name for f in model_files)], skeleton, settings, fps)
         (staging / "app.yaml").write_text(yaml.safe_dump(info, sort_keys=False, allow_unicode=True))
         release = subprocess.run(
             [str(Path(maixtool) / "bin" / "maixtool"), "release"], cwd=staging, capture_output=True, text=True

@@ -6,12 +6,14 @@ the detector returns the objects listed there, or, where the frame names an .npz
 three head outputs, what the runtime makes of them at the thresholds the app passes (decoded by
 posepipe.device.decoder, the runtime's post-processing reproduced). `app.need_exit()` turns true after
 those frames, and every drawing call is appended to the JSON lines file $MAIX_DOUBLE_RECORD.
+`__version__` is $MAIX_DOUBLE_VERSION, the device's MaixPy release the app is started on.
 """
 
 import json
 import os
 from types import SimpleNamespace
 
+__version__ = os.environ.get("MAIX_DOUBLE_VERSION", "4.12.5")
 _FRAMES = json.loads(open(os.environ["MAIX_DOUBLE_DETECTIONS"]).read())
 _frame = {"index": -1}
 
@@ -94,9 +96,15 @@ def _need_exit():
     return _frame["index"] >= len(_FRAMES)
 
 
-app = SimpleNamespace(need_exit=_need_exit)
+def _set_exit_msg(code, msg):
+    _record("exit_msg", code, msg)
+    return code
+
+
+app = SimpleNamespace(need_exit=_need_exit, set_exit_msg=_set_exit_msg)
 camera = SimpleNamespace(Camera=_Camera)
 display = SimpleNamespace(Display=_Display)
+err = SimpleNamespace(Err=SimpleNamespace(ERR_NOT_IMPL="ERR_NOT_IMPL"))
 image = SimpleNamespace(COLOR_RED="red", COLOR_GREEN="green")
 nn = SimpleNamespace(YOLOv8=YOLOv8, YOLO11=YOLO11)
 time = SimpleNamespace(fps=lambda: 30.0)
