@@ -135,6 +135,9 @@ def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
     config["models"]["tiny"]["dataset"] = "mine"
     result = run_snakemake(tmp_path / "work", config, "results/datasets/mine", check=False)
     assert result.returncode != 0 and f"image '{sixth.name}': unreadable (a JPEG cut short" in result.stderr
+    # the end of the run (Snakefile's onerror): the rule, its log and the log's last line
+    ending = "posepipe: rule convert failed; its log results/logs/convert/mine.log ends: posepipe: error: "
+    assert ending in result.stdout and f"image '{sixth.name}': unreadable" in result.stdout
     datasets = tmp_path / "work" / "results" / "datasets"
     assert not datasets.exists() or list(datasets.iterdir()) == []  # neither the dataset nor its staging folder
     assert "convert" in planned(tmp_path / "work", config, "results/datasets/mine")
