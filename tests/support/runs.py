@@ -3,6 +3,7 @@ dry-run plans."""
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -36,6 +37,14 @@ def run_snakemake(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def copied_build(build: Path, tmp_path: Path) -> Path:
+    """A copy of a shared build (the same files and modification times, so Snakemake sees it as
+    built) for a test that reruns a stage: the shared one stays as every other test expects it."""
+    workdir = tmp_path / "build"
+    shutil.copytree(build, workdir, symlinks=True)
+    return workdir
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:

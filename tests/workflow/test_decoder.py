@@ -50,8 +50,15 @@ def float_decisions_fragile(output0: np.ndarray, conf: float, nc: int) -> bool:
     return bool((np.abs(iou - IOU_TH) < 0.01).any())
 
 
+def below_the_best_score(output0: np.ndarray, nc: int, conf: float) -> float:
+    """`conf`, or just under the image's best score where that is lower: every image then has
+    a detection to compare, whatever the weights score it."""
+    return min(conf, float(output0[0, 4 : 4 + nc].max()) - 1e-3)
+
+
 def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path], conf: float) -> int:
-    """The decoder on the pruned ONNX against Ultralytics on the same letterboxed input.
+    """The decoder on the pruned ONNX against Ultralytics on the same letterboxed input, at
+    `conf` or, on an image the weights score lower, just under its best score.
 
     In float, against predict on the .pt: the same detections above `conf` (class, score, box
     IoU >= 0.98), kept keypoints within 2 px. As the device decodes (int truncation), against
@@ -75,6 +82,7 @@ def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path],
         model_input = {"images": input_contract.to_input(letterboxed)}
         outputs = pruned.run(names, model_input)
         (output0,) = full.run(["output0"], model_input)
+        conf = below_the_best_score(output0, nc, conf)
         boxes, scores, classes, keypoints = ultralytics_predictions(model_dir / "train" / "best.pt", letterboxed, conf)
 
         ours = decoder.decode(outputs, size, conf_th=conf, iou_th=IOU_TH, keypoint_th=0.5, integer=False)
@@ -122,24 +130,25 @@ def assert_decoder_matches_ultralytics(model_dir: Path, image_paths: list[Path],
 
 def test_decoder_matches_ultralytics_on_demo_images(pruned_small, trained):
     images = sorted((trained / "results" / "datasets" / "demo" / "images" / "val").glob("*.jpg"))
+    # each image has a detection 1e-3 above its threshold (below_the_best_score): only a rare
+    # fragile decision skips one, so at least half of the images compare one, for any weights
     assert len(images) == 32 and assert_decoder_matches_ultralytics(pruned_small, images, conf=0.1) >= 16
 
 
 def test_decoder_matches_ultralytics_on_real_photos(pruned_small, coco_real):
     images = sorted(coco_real.glob("*.jpg"))
-    # a low threshold: a model trained on synthetic figures scores real photos low, yet some
-    # anchors pass, so that there is something to compare whatever the weights
-    assert assert_decoder_matches_ultralytics(pruned_small, images, conf=0.01) > 0
+    # a model trained on synthetic figures scores real photos low: each is compared at just under its best score
+    assert assert_decoder_matches_ultralytics(pruned_small, images, conf=0.01) >= len(images) // 2
 
 
 def multi_class_config(workdir: Path, classes: int) -> dict:
     """The small model's config on the demo figures, with `classes` categories of which the
-    figures are the first: the demo's identical figures give nothing to tell classes apart by,
-    and a class that cannot be learnt keeps scores near zero, which INT8 flattens (the one-image
-    similarity check then fails, for any padding). So the first class is learnt, the others
-    stay empty: the shapes, the padding and the decoding are those of any `classes`-class model."""
+    figures are the first: the shapes, the padding and the decoding are those of any
+    `classes`-class model. The figures are learnt, so that the decoder has detections to compare
+    with Ultralytics'; one INT8 recipe ships whatever its one-image similarity, which the scores
+    of classes never seen (near zero, flattened by INT8) may miss."""
     config = small_model_config()
-    config["quantize"].update(calibration_images=8, recipes=[{"name": "int8"}])  # the shapes matter here
+    config["quantize"].update(calibration_images=8, recipes=[{"name": "int8"}], if_none_within_gate="most_accurate")
     run_snakemake(workdir, config, "results/demo/annotations/train.json", "results/demo/annotations/val.json")
     for split in ("train", "val"):
         coco = json.loads((workdir / "results" / "demo" / "annotations" / f"{split}.json").read_text())

@@ -2,12 +2,13 @@
 
 import json
 
-from support.runs import run_snakemake, small_model_config
+from support.runs import copied_build, run_snakemake, small_model_config
 
 
-def test_a_run_that_packages_a_model_ends_with_what_it_built(trained):
-    result = run_snakemake(trained, small_model_config(), "results/small.mud", extra=["--forcerun", "package"])
-    metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
+def test_a_run_that_packages_a_model_ends_with_what_it_built(trained, tmp_path):
+    workdir = copied_build(trained, tmp_path)
+    result = run_snakemake(workdir, small_model_config(), "results/small.mud", extra=["--forcerun", "package"])
+    metrics = json.loads((workdir / "results" / "small" / "metrics.json").read_text())
     block = result.stdout[result.stdout.index("posepipe: small built") :]
     shipped, chosen = metrics["cvimodel"], metrics["quantization"]["chosen"]
     row = next(r for r in metrics["quantization"]["candidates"] if r["recipe"] == chosen["recipe"])

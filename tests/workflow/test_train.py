@@ -62,9 +62,31 @@ def test_metrics_json_has_pt_and_onnx_side_by_side(trained):
     assert {(r["source"], r["class"], r["part"]) for r in rows} >= {("pt", "all", "pose"), ("onnx", "person", "box")}
 
 
+def test_the_onnx_computes_what_the_pt_does(trained):
+    """The exported graph against the trained weights on a val image: the same head output
+    (output0: boxes, scores, keypoints of every anchor) to float rounding, whatever they learned."""
+    import numpy as np
+    import onnxruntime
+    import torch
+    from posepipe.dataset.images import read_rgb
+    from posepipe.device import input_contract
+    from ultralytics import YOLO
+
+    model = trained / "results" / "small"
+    image = sorted((trained / "results" / "datasets" / "demo" / "images" / "val").glob("*.jpg"))[0]
+    x = input_contract.to_input(input_contract.letterbox(read_rgb(image), 128, 160))
+    session = onnxruntime.InferenceSession(str(model / "small.onnx"), providers=["CPUExecutionProvider"])
+    (exported,) = session.run(["output0"], {"images": x})
+    with torch.no_grad():
+        trained_output = YOLO(str(model / "train" / "best.pt")).model.float().eval()(torch.from_numpy(x))[0].numpy()
+    assert exported.shape == trained_output.shape == (1, 4 + 1 + 17 * 3, 16 * 20 + 8 * 10 + 4 * 5)
+    np.testing.assert_allclose(exported, trained_output, rtol=1e-4, atol=1e-2)  # pixels up to 160
+
+
 def test_onnx_and_pt_map_agree(trained):
+    """Ultralytics' validation of the two on the same images: the same figures (the graphs
+    compute the same outputs: test_the_onnx_computes_what_the_pt_does)."""
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
-    assert metrics["pt"]["box"]["mAP50"] > 0.3, "the small model learned nothing: the comparison would be empty"
     for part in ("box", "pose"):
         for name in ("mAP50", "mAP50-95"):
             assert abs(metrics["pt"][part][name] - metrics["onnx"][part][name]) <= 0.005, (part, name)
