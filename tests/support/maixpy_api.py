@@ -91,16 +91,20 @@ def stub_env() -> Path:
     return link
 
 
-def type_errors(main_py: Path, env: Path, version: str | None = None) -> list[str]:
-    """mypy's error lines for `main_py` against the stubs of MaixPy `version` (the pinned one by
-    default; [] when it type-checks)."""
+def type_errors(sources: dict[str, str], folder: Path, env: Path, version: str | None = None) -> dict[str, list[str]]:
+    """mypy's error lines for each of `sources` (name -> a main.py's text, written to
+    `folder/<name>.py`) against the stubs of MaixPy `version` (the pinned one by default), in
+    one run of mypy; [] for a source that type-checks."""
+    files = {name: folder / f"{name}.py" for name in sources}
+    for name, file in files.items():
+        file.write_text(sources[name])
     ini = env / "releases" / (version or pinned_version()) / "mypy.ini"
     result = subprocess.run(
-        [str(env / "bin" / "mypy"), "--config-file", str(ini), "--cache-dir", "/dev/null", str(main_py)],
+        [str(env / "bin" / "mypy"), "--config-file", str(ini), "--cache-dir", "/dev/null", *map(str, files.values())],
         capture_output=True,
         text=True,
-        cwd=main_py.parent,
+        cwd=folder,
     )
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert (result.returncode == 0) == (not errors), result.stdout + result.stderr
-    return errors
+    return {name: [line for line in errors if line.startswith(f"{name}.py:")] for name in sources}

@@ -1,5 +1,6 @@
 """posepipe used the way Snakemake users use a published workflow: as a module of a workflow of
-their own, with their config and data in their folder, and nothing written into posepipe's."""
+their own, with their config and data in their folder, and nothing written into posepipe's; the
+data there with names and paths that a shell would run."""
 
 import hashlib
 import json
@@ -16,6 +17,9 @@ from support import snakemake_cli
 from support.parts import require
 from support.paths import POSEPIPE_VERSION, REPO
 from support.runs import job_counts, tiny_config, tiny_full_config
+
+HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
+HOSTILE_FOLDER = "my data; $(touch pwned-path)"
 
 
 def module_snakefile(snakefile: str) -> str:
@@ -193,19 +197,40 @@ def test_a_readme_module_command_plans_its_target_in_a_module_folder(module_user
     assert planned and ("all" in planned) == (target is None), (command, planned)
 
 
-def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(demo_export, tmp_path, tpu_mlir_venv):
+def hostile_export(folder: Path) -> dict[str, Path]:
+    """The demo's 12 images as one export, in a folder named like a shell command, with a category
+    named like one."""
+    from posepipe.dataset import demo
+
+    export = {"annotations": folder / HOSTILE_FOLDER / "every image.json", "images": folder / HOSTILE_FOLDER / "images"}
+    demo.generate(3, {"all": 12}, 320, 240, {"all": export["annotations"]}, {"all": export["images"]})
+    coco = json.loads(export["annotations"].read_text())
+    coco["categories"][0]["name"] = HOSTILE_LABEL
+    export["annotations"].write_text(json.dumps(coco))
+    return export
+
+
+def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(tmp_path, tpu_mlir_venv):
+    """Through the .mud, on hostile names: they arrive intact and no shell runs them."""
     before = checkout_files()
-    user = deploy(tmp_path / "my-poses", own_dataset_config(demo_export, full=True))
+    export = hostile_export(tmp_path)
+    user = deploy(tmp_path / "my-poses", own_dataset_config(export, full=True))
     result = snakemake(user, "results/tiny.mud", "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     for output in ("results/tiny.mud", "results/tiny/tiny.cvimodel", "results/tiny/provenance.json", "results/logs"):
         assert (user / output).exists(), output
     assert checkout_files() == before, "the build wrote into posepipe's checkout"
+    assert f"labels = {HOSTILE_LABEL}" in (user / "results" / "tiny.mud").read_text()
+    data = yaml.safe_load((user / "results" / "datasets" / "mine" / "data.yaml").read_text())
+    assert data["names"] == {0: HOSTILE_LABEL}
+    assert not list(tmp_path.rglob("pwned*")) and not list(REPO.rglob("pwned*"))
+    provenance = json.loads((user / "results" / "tiny" / "provenance.json").read_text())
+    assert {entry["path"] for entry in provenance["inputs"].values()} >= {str(export["annotations"])}
     # the one export was split, and the record of which images went where is in provenance
     record_file = user / "results" / "datasets" / "mine" / "split.json"
     record = json.loads(record_file.read_text())
-    assert sorted(record["train"] + record["val"]) == sorted(p.name for p in demo_export["images"].iterdir())
-    dataset = json.loads((user / "results" / "tiny" / "provenance.json").read_text())["dataset"]
+    assert sorted(record["train"] + record["val"]) == sorted(p.name for p in export["images"].iterdir())
+    dataset = provenance["dataset"]
     assert dataset["split"]["images"] == {"train": len(record["train"]), "val": len(record["val"])}
     assert dataset["splits"]["val"]["images"] == len(record["val"]) > 0
     assert dataset["split_record"]["sha256"] == hashlib.sha256(record_file.read_bytes()).hexdigest()

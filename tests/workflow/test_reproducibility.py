@@ -1,26 +1,19 @@
-"""Reproducible rebuilds, hostile names and paths, and failures that leave nothing a later run
-could take as complete. Real Snakemake runs of the whole chain, TPU-MLIR included."""
+"""Reproducible rebuilds, and failures that leave nothing a later run could take as complete.
+Real Snakemake runs of the whole chain, TPU-MLIR included (hostile names and paths: test_module.py)."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
-import pytest
 import torch
 import yaml
 from support.checks import assert_same_bytes
-from support.paths import REPO, SNAKEFILE
-from support.runs import planned, run_snakemake, tiny_full_config
-
-HOSTILE_LABEL = 'o\'neil "q"; $(touch pwned-label) `id`'
-HOSTILE_FOLDER = "my data; $(touch pwned-path)"
-
+from support.paths import SNAKEFILE
+from support.runs import copied_build, planned, run_snakemake, tiny_full_config
 
 BYTE_IDENTICAL = [
     "results/datasets/demo/data.yaml",
@@ -69,56 +62,7 @@ def test_two_builds_train_identical_weights(built_twice):
         assert torch.equal(state_a[key], state_b[key]), key
 
 
-# ---- hostile names: labels and paths with quotes, `;`, `$()` and spaces never reach a shell ----
-
-
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory, tpu_mlir_venv) -> Path:
-    """The tiny chain, through the .mud, on a dataset in a folder named like a shell command,
-    with a category named like one."""
-    from posepipe.dataset import demo
-
-    workdir = tmp_path_factory.mktemp("hostile") / "work"
-    data = workdir / HOSTILE_FOLDER
-    splits = {"train": 8, "val": 4}
-    files = {split: data / f"{split} annotations.json" for split in splits}
-    demo.generate(0, splits, 160, 128, files, {split: data / f"images {split}" for split in splits})
-    for path in files.values():
-        coco = json.loads(path.read_text())
-        coco["categories"][0]["name"] = HOSTILE_LABEL
-        path.write_text(json.dumps(coco))
-    config = tiny_full_config()
-    config["datasets"] = {
-        "mine": {
-            split: {
-                "annotations": f"{HOSTILE_FOLDER}/{split} annotations.json",
-                "images": f"{HOSTILE_FOLDER}/images {split}",
-            }
-            for split in splits
-        }
-    }
-    config["models"]["tiny"]["dataset"] = "mine"
-    run_snakemake(workdir, config, "results/tiny.mud")
-    return workdir
-
-
-def test_hostile_labels_and_paths_arrive_intact_and_run_nothing(hostile):
-    mud = (hostile / "results" / "tiny.mud").read_text()
-    assert f"labels = {HOSTILE_LABEL}" in mud
-    data = yaml.safe_load((hostile / "results" / "datasets" / "mine" / "data.yaml").read_text())
-    assert data["names"] == {0: HOSTILE_LABEL}
-    assert not list(hostile.parent.rglob("pwned*")) and not list(REPO.rglob("pwned*"))
-    record = json.loads((hostile / "results" / "tiny" / "provenance.json").read_text())
-    assert record["inputs"]["train_json"]["path"] == f"{HOSTILE_FOLDER}/train annotations.json"
-
-
 # ---- failures leave nothing that a later run would take as complete ----
-
-
-def copy_of(workdir: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "work"
-    shutil.copytree(workdir, copy, symlinks=True)
-    return copy
 
 
 def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
@@ -143,8 +87,8 @@ def test_bad_image_mid_conversion_leaves_no_dataset(tmp_path):
     assert "convert" in planned(tmp_path / "work", config, "results/datasets/mine")
 
 
-def test_export_killed_mid_way_is_redone(hostile, tmp_path):
-    workdir = copy_of(hostile, tmp_path)
+def test_export_killed_mid_way_is_redone(built_twice, tmp_path):
+    workdir = copied_build(built_twice[0], tmp_path)
     config = yaml.safe_load((workdir / "test-config.yaml").read_text())
     onnx = workdir / "results" / "tiny" / "tiny.onnx"
     before = onnx.read_bytes()
@@ -166,15 +110,18 @@ def test_export_killed_mid_way_is_redone(hostile, tmp_path):
     assert onnx.read_bytes() == before
 
 
-def test_no_candidate_within_the_gate_leaves_no_cvimodel_nor_package(hostile, tmp_path):
+def test_no_candidate_within_the_gate_leaves_no_cvimodel_nor_package(built_twice, tmp_path):
     """A one-image similarity that no INT8 model reaches (8-bit activations): the one recipe
-    misses it, and selection fails with the table instead of shipping it."""
-    workdir = copy_of(hostile, tmp_path)
+    misses it, and selection fails with the table instead of shipping it; the end of the run
+    names the rule, its log and the log's last line."""
+    workdir = copied_build(built_twice[0], tmp_path)
     config = yaml.safe_load((workdir / "test-config.yaml").read_text())
     config["quantize"].update(deploy_tolerance=[0.9999, 0.9999], recipes=[{"name": "int8"}])
     result = run_snakemake(workdir, config, "results/tiny.mud", check=False)
     assert result.returncode != 0
     assert "posepipe: error: quantize: no recipe's cvimodel is within max_accuracy_drop 1.0" in result.stderr
+    ending = "posepipe: rule select_cvimodel failed; its log results/logs/quantize/tiny.select.log ends: "
+    assert ending + "posepipe: error: quantize: no recipe's cvimodel is within" in result.stdout + result.stderr
     assert "int8: pose mAP50-95 " in result.stderr and "similarity missed" in result.stderr
     assert "model_deploy.py: tensor /model.22/" in (workdir / "results/logs/quantize/tiny.int8.log").read_text()
     for left in ("tiny.cvimodel", "quantize/report.json"):

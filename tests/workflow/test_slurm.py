@@ -4,7 +4,6 @@ import contextlib
 import fcntl
 import json
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from support.checks import assert_same_bytes
 from support.parts import require
 from support.paths import REPO
-from support.runs import run_snakemake, search_config, small_model_config, tiny_config
+from support.runs import copied_build, run_snakemake, search_config, small_model_config, tiny_config
 
 LOCAL_SLURM = REPO / "tests" / "support" / "slurm" / "local-slurm.sh"
 TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
@@ -122,10 +121,21 @@ def completed_slurm_jobs(run: subprocess.CompletedProcess) -> dict[str, int]:
 @pytest.mark.slow
 def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, built_twice, tmp_path):
     """The tiny chain to its pruned ONNX as Slurm jobs, against a local build of the same
-    settings (built_twice: tiny_full_config trains the model tiny_config does)."""
-    profile = fitted_slurm_profile(tmp_path)
+    settings (built_twice: tiny_full_config trains the model tiny_config does). The profile's GPU
+    line for rule train is uncommented, as a user would: the training job holds one GPU (this
+    test cluster declares one, tests/support/slurm/local-slurm.sh), and with `device: auto`
+    training records the device torch saw in it (the CPU here: there is no GPU)."""
+    import torch
+    from posepipe.training.ultralytics_env import torch_device
+
+    profile = fitted_slurm_profile(tmp_path, gpu=True)
     on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=on_test_cluster(profile))
     assert sum(completed_slurm_jobs(on_slurm).values()) == 5
+    train_job = next(job for job, rule in submitted_jobs(on_slurm).items() if rule == "train")
+    granted = subprocess.run(["scontrol", "show", "job", train_job], capture_output=True, text=True).stdout
+    assert re.search(r"TresPerJob=gres[:/]gpu:1\b", granted), granted
+    machine = json.loads((tmp_path / "slurm" / "results" / "tiny" / "train" / "machine.json").read_text())
+    assert machine["device"] == torch_device("auto", torch.cuda.is_available())
 
     local = built_twice[0]
     for relative in ("results/demo/annotations/train.json", "results/datasets/demo/labels/train"):
@@ -143,8 +153,7 @@ def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, built_tw
 
 @pytest.mark.slow
 def test_a_candidate_s_val_shards_run_as_slurm_jobs_and_give_the_local_scores(slurm, trained, tmp_path):
-    workdir = tmp_path / "work"
-    shutil.copytree(trained, workdir, symlinks=True)
+    workdir = copied_build(trained, tmp_path)
     recipe = "results/small/quantize/int8"
     sharded = on_test_cluster(fitted_slurm_profile(tmp_path)) + ["--set-scatter", "val_shards=3"]
     on_slurm = run_snakemake(workdir, small_model_config(), f"{recipe}/metrics.json", extra=sharded)
@@ -152,24 +161,6 @@ def test_a_candidate_s_val_shards_run_as_slurm_jobs_and_give_the_local_scores(sl
     assert jobs == {"simulate_candidate": 3, "score_candidate_shard": 3, "validate_candidate": 1}, jobs
     for name in ("metrics.json", "val-stats.npz"):
         assert_same_bytes(workdir / recipe / name, trained / recipe / name, "3 shards on Slurm against the local build")
-
-
-@pytest.mark.slow
-def test_the_profile_s_gpu_line_gets_training_a_gpu_and_training_records_its_device(slurm, tmp_path):
-    """The profile's GPU line for rule train, uncommented as a user would: the training job Slurm
-    runs holds one GPU (this test cluster declares one, tests/support/slurm/local-slurm.sh), and with
-    `device: auto` training records the device torch saw in it (the CPU here: there is no GPU)."""
-    import torch
-    from posepipe.training.ultralytics_env import torch_device
-
-    profile = fitted_slurm_profile(tmp_path, gpu=True)
-    run = run_snakemake(tmp_path / "work", tiny_config(), "results/tiny/train/best.pt", extra=on_test_cluster(profile))
-    train_job = next(job for job, rule in submitted_jobs(run).items() if rule == "train")
-    assert completed_slurm_jobs(run)["train"] == 1
-    granted = subprocess.run(["scontrol", "show", "job", train_job], capture_output=True, text=True).stdout
-    assert re.search(r"TresPerJob=gres[:/]gpu:1\b", granted), granted
-    machine = json.loads((tmp_path / "work" / "results" / "tiny" / "train" / "machine.json").read_text())
-    assert machine["device"] == torch_device("auto", torch.cuda.is_available())
 
 
 @pytest.mark.slow
