@@ -37,10 +37,16 @@ TPU_MLIR_VERSION = defaults("quantize")["tpu_mlir_version"]
 STANDIN_SCRIPT = REPO / "tests" / "support" / "docker" / "standin-image.sh"
 
 
-@pytest.fixture(scope="module")
-def standin_base(trained) -> str:
-    """Tag of the local stand-in for sophgo/tpuc_dev, built once per machine from the TPU-MLIR venv."""
+@pytest.fixture(scope="session")
+def docker() -> None:
+    """A docker daemon, asked before the trained model is built: without one these tests skip,
+    or fail where the run declared docker provided, at once rather than after the training."""
     require("docker")
+
+
+@pytest.fixture(scope="module")
+def standin_base(docker, trained) -> str:
+    """Tag of the local stand-in for sophgo/tpuc_dev, built once per machine from the TPU-MLIR venv."""
     venv = Path(runner_used(trained)["location"])
     python_home = next(
         line.split("=", 1)[1].strip()
@@ -70,7 +76,7 @@ def docker_config(base_image: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def docker_built(trained, standin_base, tmp_path_factory) -> Path:
+def docker_built(standin_base, trained, tmp_path_factory) -> Path:
     """The trained workdir, copied, then quantized, validated and packaged again through docker:
     the change of runner reruns exactly those stages."""
     workdir = tmp_path_factory.mktemp("docker") / "work"
