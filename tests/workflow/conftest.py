@@ -19,10 +19,7 @@ def tpu_mlir_venv(tmp_path_factory) -> None:
 def trained(tmp_path_factory, tpu_mlir_venv) -> Path:
     """A workdir where a small model went through the whole chain, offline (runs.run_offline):
     trained, validated, exported, pruned, quantized by the real TPU-MLIR tools (venv route) and
-    packaged.
-
-    It overfits 32 demo images (val = train) for a minute: enough for a box mAP50 near 0.8, so
-    that comparisons between .pt, ONNX and the device decoder mean something."""
+    packaged (runs.small_model_config)."""
     workdir = tmp_path_factory.mktemp("trained")
     run_offline(workdir, small_model_config(), "results/small.mud")
     return workdir

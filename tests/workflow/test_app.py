@@ -80,8 +80,11 @@ def test_the_app_runs_in_the_real_maixpy_and_draws_where_the_decoder_put_the_key
     height, width = small_model_config()["models"]["small"]["imgsz"]
     shipped = json.loads((trained / "results" / "small" / "metrics.json").read_text())["cvimodel"]["thresholds"]
     thresholds = {"conf_th": shipped["conf_th"], "iou_th": 0.45, "keypoint_th": shipped["keypoint_th"]}
-    # two figures, anchors at cells (6, 6) and (13, 11) of the stride-8 grid (20 cells a row)
-    outputs = head_outputs(height, width, [(6 * 20 + 6, 0.99, LOGITS), (11 * 20 + 13, 0.99, LOGITS)], 17, 1, RING)
+    # two figures, anchors at cells (4, 8) and (12, 4) of the stride-8 grid (16 x 12 cells): their
+    # rings inside the frame, and clear of each other, of the other's label (drawn rightwards from
+    # its box's corner) and of the frame rate (top left)
+    row = width // 8
+    outputs = head_outputs(height, width, [(8 * row + 4, 0.99, LOGITS), (4 * row + 12, 0.99, LOGITS)], 17, 1, RING)
     expected = decoder.decode(outputs, (height, width), **thresholds)
     # where every keypoint lies, drawn or not (keypoint_th 0 keeps all: the lowest logit's sigmoid is above 0)
     placed = decoder.decode(outputs, (height, width), **{**thresholds, "keypoint_th": 0.0})

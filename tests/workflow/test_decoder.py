@@ -132,7 +132,7 @@ def test_decoder_matches_ultralytics_on_demo_images(pruned_small, trained):
     images = sorted((trained / "results" / "datasets" / "demo" / "images" / "val").glob("*.jpg"))
     # each image has a detection 1e-3 above its threshold (below_the_best_score): only a rare
     # fragile decision skips one, so at least half of the images compare one, for any weights
-    assert len(images) == 32 and assert_decoder_matches_ultralytics(pruned_small, images, conf=0.1) >= 16
+    assert len(images) == 16 and assert_decoder_matches_ultralytics(pruned_small, images, conf=0.1) >= 8
 
 
 def test_decoder_matches_ultralytics_on_real_photos(pruned_small, coco_real):
@@ -146,9 +146,8 @@ def test_decoder_matches_ultralytics_on_real_photos(pruned_small, coco_real):
 def multi_class_config(workdir: Path, classes: int) -> dict:
     """The small model's config on the demo figures, with `classes` categories of which the
     figures are the first: the shapes, the padding and the decoding are those of any
-    `classes`-class model. The figures are learnt, so that the decoder has detections to compare
-    with Ultralytics'; one INT8 recipe ships whatever its one-image similarity, which the scores
-    of classes never seen (near zero, flattened by INT8) may miss."""
+    `classes`-class model. One INT8 recipe ships whatever its one-image similarity, which the
+    scores of classes never seen (near zero, flattened by INT8) may miss."""
     config = small_model_config()
     config["quantize"].update(calibration_images=8, recipes=[{"name": "int8"}], if_none_within_gate="most_accurate")
     run_snakemake(workdir, config, "results/demo/annotations/train.json", "results/demo/annotations/val.json")

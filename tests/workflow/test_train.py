@@ -14,7 +14,7 @@ from posepipe.training.export import export_onnx
 from support.checks import assert_same_bytes
 from support.parts import require
 from support.paths import SNAKEFILE
-from support.runs import TRAINING_SEED, run_snakemake, small_model_config, tiny_config
+from support.runs import SMALL_IMGSZ, TRAINING_SEED, run_snakemake, small_model_config, tiny_config
 
 
 def test_training_and_validation_run_offline(trained):
@@ -54,7 +54,7 @@ def test_training_outputs(trained):
 def test_metrics_json_has_pt_and_onnx_side_by_side(trained):
     metrics = json.loads((trained / "results" / "small" / "metrics.json").read_text())
     for source in ("pt", "onnx"):
-        assert metrics[source]["imgsz"] == [128, 160]
+        assert metrics[source]["imgsz"] == SMALL_IMGSZ
         for part in ("box", "pose"):
             assert set(metrics[source][part]) == {"precision", "recall", "mAP50", "mAP50-95"}
         assert set(metrics[source]["per_class"]) == {"person"}
@@ -74,13 +74,13 @@ def test_the_onnx_computes_what_the_pt_does(trained):
 
     model = trained / "results" / "small"
     image = sorted((trained / "results" / "datasets" / "demo" / "images" / "val").glob("*.jpg"))[0]
-    x = input_contract.to_input(input_contract.letterbox(read_rgb(image), 128, 160))
+    x = input_contract.to_input(input_contract.letterbox(read_rgb(image), *SMALL_IMGSZ))
     session = onnxruntime.InferenceSession(str(model / "small.onnx"), providers=["CPUExecutionProvider"])
     (exported,) = session.run(["output0"], {"images": x})
     with torch.no_grad():
         trained_output = YOLO(str(model / "train" / "best.pt")).model.float().eval()(torch.from_numpy(x))[0].numpy()
-    assert exported.shape == trained_output.shape == (1, 4 + 1 + 17 * 3, 16 * 20 + 8 * 10 + 4 * 5)
-    np.testing.assert_allclose(exported, trained_output, rtol=1e-4, atol=1e-2)  # pixels up to 160
+    assert exported.shape == trained_output.shape == (1, 4 + 1 + 17 * 3, 12 * 16 + 6 * 8 + 3 * 4)
+    np.testing.assert_allclose(exported, trained_output, rtol=1e-4, atol=1e-2)  # pixels up to 128
 
 
 def test_onnx_and_pt_map_agree(trained):
@@ -99,7 +99,7 @@ def test_onnx_export_is_byte_identical_across_exports(trained, tmp_path):
         export_onnx(
             weights=weights,
             destination=tmp_path / f"{name}.onnx",
-            imgsz=[128, 160],
+            imgsz=SMALL_IMGSZ,
             opset=17,
             work_dir=tmp_path / f"work-{name}",
             config_dir=config_dir,
@@ -113,7 +113,7 @@ def test_onnx_has_static_deployment_shape(trained):
 
     model = onnx.load(str(trained / "results" / "small" / "small.onnx"))
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1, 3, 128, 160]
+    assert dims == [1, 3, *SMALL_IMGSZ]
     assert model.opset_import[0].version == 17
     assert "date" not in {p.key for p in model.metadata_props}
 
@@ -125,7 +125,7 @@ def test_torchscript_export_through_the_generic_rule(trained):
     files = list((trained / "results" / "small" / "export" / "torchscript").glob("*.torchscript"))
     assert len(files) == 1
     module = torch.jit.load(str(files[0]))
-    output = module(torch.zeros(1, 3, 128, 160))
+    output = module(torch.zeros(1, 3, *SMALL_IMGSZ))
     output = output[0] if isinstance(output, (list, tuple)) else output
     assert output.shape[1] == 4 + 1 + 17 * 3  # box, one class, 17 keypoints x 3
 

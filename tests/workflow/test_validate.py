@@ -4,7 +4,7 @@ import json
 import shutil
 
 import yaml
-from support.runs import run_snakemake, small_model_config
+from support.runs import SMALL_IMGSZ, run_snakemake, small_model_config
 from ultralytics.utils.metrics import OKS_SIGMA
 
 
@@ -79,7 +79,7 @@ def test_the_sigmas_of_data_yaml_reach_ultralytics_validation_and_the_device_sco
     config_dir = trained / "results" / ".ultralytics"
     weights = trained / "results" / "small" / "train" / "best.pt"
     ultralytics = {
-        name: evaluate(weights=weights, dataset_dir=folder, imgsz=[128, 160], batch=4, device="cpu",
+        name: evaluate(weights=weights, dataset_dir=folder, imgsz=SMALL_IMGSZ, batch=4, device="cpu",
                        work_dir=tmp_path / f"val-{name}", config_dir=config_dir)
         for name, folder in (("given", dataset), ("wide", wide))
     }  # fmt: skip
