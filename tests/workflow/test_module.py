@@ -214,7 +214,9 @@ def test_the_tiny_chain_builds_in_the_user_s_folder_and_nowhere_else(tmp_path, t
     """Through the .mud, on hostile names: they arrive intact and no shell runs them."""
     before = checkout_files()
     export = hostile_export(tmp_path)
-    user = deploy(tmp_path / "my-poses", own_dataset_config(export, full=True))
+    config = own_dataset_config(export, full=True)
+    config["quantize"]["recipes"] = [{"name": "bf16", "precision": "BF16"}]  # the chain, without a calibration
+    user = deploy(tmp_path / "my-poses", config)
     result = snakemake(user, "results/tiny.mud", "--cores", "2")
     assert result.returncode == 0, result.stderr[-5000:]
     for output in ("results/tiny.mud", "results/tiny/tiny.cvimodel", "results/tiny/provenance.json", "results/logs"):
