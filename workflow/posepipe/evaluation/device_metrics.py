@@ -49,13 +49,10 @@ class ImageScore:
 def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict):
     """ImageScore of each (path, original size, head outputs) of `images`, one image at a time,
     decoded as the device decodes at every keypoint_th of the grid."""
-    from ultralytics.models.yolo.pose import PoseValidator
-
     names, keypoint_names, sigmas = _dataset(dataset_dir)
     k = len(keypoint_names)
     grid = th.with_pinned(th.KEYPOINT_TH_GRID, app["keypoint_th"])
-    matcher = PoseValidator(args=dict(task="pose", mode="val", plots=False))
-    matcher.sigma = sigmas
+    matcher = _matcher(sigmas)
     anchors, val_folder = decoder.anchor_count(height, width), Path(dataset_dir) / "images" / "val"
     for path, image_size, head_outputs in images:
         label = Path(dataset_dir) / "labels" / "val" / path.relative_to(val_folder).with_suffix(".txt")
@@ -75,6 +72,21 @@ def scored_images(images, dataset_dir: Path, height: int, width: int, app: dict)
             scores.shape[0],
             float(np.abs(scores[len(names) :]).max(initial=0.0)),
         )
+
+
+def _matcher(sigmas: np.ndarray):
+    """Ultralytics' PoseValidator for its matching alone (_process_batch: box IoU, keypoint OKS,
+    match_predictions), with the IoU thresholds its DetectionValidator sets. Built without its
+    constructor, which imports torchvision (1.7 s of every scoring process) to time a validation
+    loop that never runs here."""
+    import torch
+    from ultralytics.models.yolo.pose import PoseValidator
+
+    matcher = PoseValidator.__new__(PoseValidator)
+    matcher.iouv = torch.linspace(0.5, 0.95, 10)
+    matcher.niou = matcher.iouv.numel()
+    matcher.sigma = sigmas
+    return matcher
 
 
 def _dataset(dataset_dir: Path) -> tuple[dict[int, str], list[str], np.ndarray]:
