@@ -11,7 +11,9 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.y
 
 @functools.cache
 def read_schema(path: Path = SCHEMA_FILE) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    # libyaml's loader where PyYAML has it: every Snakemake start reads the schema, a tenth of a
+    # second in the pure-Python one
+    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def defaults(definition: str, schema: dict | None = None) -> dict:
