@@ -56,10 +56,36 @@ def _exit_code(words: list[str], cwd: str, env: dict, out: str, err: str) -> int
     return code
 
 
+# What a run of this workflow imports after snakemake.cli, found by watching one: Snakemake's own
+# later modules (its DAG, the script and notebook support that plans script rules, the source
+# cache and its smart_open), and the libraries posepipe's Snakefile imports. Never posepipe
+# itself: a run may take its files from another checkout (tests/workflow/test_module.py).
+PRELOADED = (
+    "snakemake.api",
+    "snakemake.dag",
+    "snakemake.persistence",
+    "snakemake.profiles",
+    "snakemake.report.html_reporter",
+    "snakemake.script",
+    "snakemake.notebook",
+    "snakemake.sourcecache",
+    "snakemake.storage",
+    "smart_open",
+    "nbformat",
+    "platformdirs",
+    "jsonschema",
+    "msgspec",
+    "yaml",
+)
+
+
 def serve() -> None:
     """For each request line on stdin, fork a run, then answer with its pid and its exit status."""
     sys.path[0] = os.getcwd()  # not this file's folder, whose test helpers are no modules of a run
     import snakemake.cli  # noqa: F401  (what every run imports: the point of this server)
+
+    for name in PRELOADED:
+        importlib.import_module(name)
 
     for line in sys.stdin:
         pid = os.fork()
