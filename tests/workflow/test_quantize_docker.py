@@ -78,10 +78,11 @@ def docker_config(base_image: str) -> dict:
 @pytest.fixture(scope="module")
 def docker_built(standin_base, trained, tmp_path_factory) -> Path:
     """The trained workdir, copied, then quantized, validated and packaged again through docker:
-    the change of runner reruns exactly those stages."""
+    the change of runner reruns exactly those stages. The val images in one shard: a candidate's
+    scores are the same bytes from any number (test_quantize.py)."""
     workdir = tmp_path_factory.mktemp("docker") / "work"
     shutil.copytree(trained, workdir, symlinks=True, ignore=shutil.ignore_patterns("home", "test-config.yaml"))
-    run_snakemake(workdir, docker_config(standin_base), "results/small.mud")
+    run_snakemake(workdir, docker_config(standin_base), "results/small.mud", extra=["--set-scatter", "val_shards=1"])
     return workdir
 
 

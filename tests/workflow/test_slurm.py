@@ -16,7 +16,7 @@ from support.paths import REPO
 from support.runs import copied_build, run_snakemake, search_config, small_model_config, tiny_config
 
 LOCAL_SLURM = REPO / "tests" / "support" / "slurm" / "local-slurm.sh"
-TARGET = "results/tiny/tiny_pruned.onnx"  # demo data, conversion, training, export, pruning: 5 jobs
+TARGET = "results/tiny/tiny.onnx"  # demo data, conversion, training, export: 4 jobs
 
 
 def slurm_answers() -> bool:
@@ -120,7 +120,7 @@ def completed_slurm_jobs(run: subprocess.CompletedProcess) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, built_twice, tmp_path):
-    """The tiny chain to its pruned ONNX as Slurm jobs, against a local build of the same
+    """The tiny chain to its ONNX export as Slurm jobs, against a local build of the same
     settings (built_twice: tiny_full_config trains the model tiny_config does). The profile's GPU
     line for rule train is uncommented, as a user would: the training job holds one GPU (this
     test cluster declares one, tests/support/slurm/local-slurm.sh), and with `device: auto`
@@ -130,7 +130,7 @@ def test_tiny_pipeline_runs_as_slurm_jobs_and_equals_a_local_run(slurm, built_tw
 
     profile = fitted_slurm_profile(tmp_path, gpu=True)
     on_slurm = run_snakemake(tmp_path / "slurm", tiny_config(), TARGET, extra=on_test_cluster(profile))
-    assert sum(completed_slurm_jobs(on_slurm).values()) == 5
+    assert sum(completed_slurm_jobs(on_slurm).values()) == 4
     train_job = next(job for job, rule in submitted_jobs(on_slurm).items() if rule == "train")
     granted = subprocess.run(["scontrol", "show", "job", train_job], capture_output=True, text=True).stdout
     assert re.search(r"TresPerJob=gres[:/]gpu:1\b", granted), granted
