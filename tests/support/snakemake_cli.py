@@ -56,26 +56,18 @@ def _exit_code(words: list[str], cwd: str, env: dict, out: str, err: str) -> int
     return code
 
 
-# What a run of this workflow imports after snakemake.cli, found by watching one: Snakemake's own
-# later modules (its DAG, the script and notebook support that plans script rules, the source
-# cache and its smart_open), and the libraries posepipe's Snakefile imports. Never posepipe
-# itself: a run may take its files from another checkout (tests/workflow/test_module.py).
+# What a run of this workflow imports that snakemake.cli has not, found by watching one: the
+# profile, report and storage modules of Snakemake, the source cache's smart_open (with
+# requests), nbformat for planning script rules, and msgspec, which posepipe's Snakefile imports.
+# Never posepipe itself: a run may take its files from another checkout (tests/workflow/test_module.py).
 PRELOADED = (
-    "snakemake.api",
-    "snakemake.dag",
-    "snakemake.persistence",
     "snakemake.profiles",
     "snakemake.report.html_reporter",
-    "snakemake.script",
-    "snakemake.notebook",
-    "snakemake.sourcecache",
     "snakemake.storage",
     "smart_open",
     "nbformat",
     "platformdirs",
-    "jsonschema",
     "msgspec",
-    "yaml",
 )
 
 

@@ -1,11 +1,11 @@
 """The device scoring's matching (posepipe.evaluation.device_metrics) against Ultralytics' own."""
 
 import numpy as np
-import pytest
+import torch
 from posepipe.evaluation.device_metrics import _matcher
 
 
-def drawn_image(rng: np.random.Generator, torch) -> tuple[dict, dict]:
+def drawn_image(rng: np.random.Generator) -> tuple[dict, dict]:
     """One image's detections and objects as _process_batch takes them: objects of two classes,
     detections near some of them (most of the same class) and others anywhere."""
     objects, near, far = rng.integers(1, 5), rng.integers(0, 4), rng.integers(0, 3)
@@ -40,7 +40,6 @@ def drawn_image(rng: np.random.Generator, torch) -> tuple[dict, dict]:
 
 
 def test_the_matcher_built_without_its_constructor_matches_as_ultralytics_validator_does():
-    torch = pytest.importorskip("torch")
     from ultralytics.models.yolo.pose import PoseValidator
 
     sigmas = np.linspace(0.025, 0.107, 17, dtype=np.float32)
@@ -50,7 +49,7 @@ def test_the_matcher_built_without_its_constructor_matches_as_ultralytics_valida
     rng = np.random.default_rng(0)
     matched = 0
     for _ in range(50):
-        preds, batch = drawn_image(rng, torch)
+        preds, batch = drawn_image(rng)
         expected, got = constructed._process_batch(preds, batch), ours._process_batch(preds, batch)
         assert expected.keys() == got.keys() == {"tp", "tp_p"}
         assert all(np.array_equal(expected[key], got[key]) for key in expected)
